@@ -1,0 +1,45 @@
+// Package metrics holds the service's Prometheus collectors. They are registered once per
+// process and served by the DevServer's /metrics. The lag histogram has buckets for
+// streaming (milliseconds up to seconds), unlike go-zero's request histogram whose top bucket
+// of one second would put every stream in +Inf.
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+const namespace = "sse"
+
+var (
+	OpenStreams = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "open_streams",
+		Help: "SSE streams currently open on this instance.",
+	})
+	Published = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "events_published_total",
+		Help: "Events published through this instance.",
+	})
+	Delivered = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "events_delivered_total",
+		Help: "Events written to subscribers of this instance (one per subscriber and event).",
+	})
+	SlowDisconnects = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "slow_consumer_disconnects_total",
+		Help: "Streams ended because their subscriber could not keep up.",
+	})
+	Resets = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "resets_total",
+		Help: "Reset events sent because a resume position was older than the kept history.",
+	}, []string{"reason"})
+	Recoveries = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "pubsub_recoveries_total",
+		Help: "Times a gap in pub/sub delivery was filled from a topic's stream.",
+	})
+	DeliveryLag = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "delivery_lag_seconds",
+		Help:    "Time from an event's append in Redis to its write to a subscriber.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	})
+)
+
+func init() {
+	prometheus.MustRegister(OpenStreams, Published, Delivered, SlowDisconnects, Resets, Recoveries, DeliveryLag)
+}

@@ -1,0 +1,232 @@
+package ssewire
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// DefaultHeartbeat is the heartbeat interval used when Options.Heartbeat is 0. The WHATWG
+// spec suggests a comment about every 15 seconds so that proxies do not close idle streams.
+const DefaultHeartbeat = 15 * time.Second
+
+// maxKeptBuffer bounds the frame buffer a Writer keeps between writes. There is one Writer
+// per subscriber, so keeping the largest frame ever seen would cost that much memory per
+// connection; frames larger than this are built in a buffer that is then let go.
+const maxKeptBuffer = 32 << 10
+
+// ErrNotOpen is returned by the writing methods before Open: until then nothing may be
+// written, so that the caller can still answer with an ordinary HTTP error.
+var ErrNotOpen = errors.New("ssewire: stream not open")
+
+// errUnterminatedBody guards WriteFrame against a body that was not made by AppendBody:
+// without its final LF the frame's blank line would not be blank, and the event would
+// merge with the next one.
+var errUnterminatedBody = errors.New("ssewire: body does not end in LF (render it with AppendBody)")
+
+// Options configure a Writer.
+type Options struct {
+	Retry     time.Duration // sent as "retry: <ms>\n" on Open; 0 means do not send
+	Heartbeat time.Duration // interval of heartbeat comments; 0 means DefaultHeartbeat
+}
+
+// Writer writes one Server-Sent Events stream to an http.ResponseWriter.
+//
+// Writer is not safe for concurrent use: one goroutine (the stream's loop) owns it.
+type Writer struct {
+	rw   http.ResponseWriter
+	rc   *http.ResponseController
+	opts Options
+
+	// buf holds the frame being written. It is kept between calls so that steady-state
+	// writes do not allocate, and each frame goes out in a single Write.
+	buf []byte
+
+	ticker *time.Ticker
+	opened bool
+	closed bool
+}
+
+// NewWriter returns a Writer for w. It writes nothing until Open.
+func NewWriter(w http.ResponseWriter, opts Options) *Writer {
+	return &Writer{rw: w, rc: http.NewResponseController(w), opts: opts}
+}
+
+// Open sends status 200 and the headers Content-Type: text/event-stream,
+// Cache-Control: no-cache and X-Accel-Buffering: no (replacing values already set, and
+// removing any Content-Length), then "retry: N\n" if Options.Retry > 0 and the comment
+// ": ok\n\n", and flushes at once so that the headers leave now rather than with the first
+// event. It starts the heartbeat ticker (unless Close was already called).
+// Calling Open again does nothing.
+//
+// X-Accel-Buffering: no stops nginx from holding the stream back. The status must be 200:
+// clients give up for good on any other status or content type.
+func (w *Writer) Open() error {
+	if w.opened {
+		return nil
+	}
+	w.opened = true
+	h := w.rw.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Del("Content-Length")
+	w.rw.WriteHeader(http.StatusOK)
+	if !w.closed {
+		w.ticker = time.NewTicker(w.heartbeatInterval())
+	}
+
+	b := w.buf[:0]
+	if w.opts.Retry > 0 {
+		b = append(b, "retry: "...)
+		b = strconv.AppendInt(b, retryMillis(w.opts.Retry), 10)
+		b = append(b, '\n')
+	}
+	b = append(b, ": ok\n\n"...)
+	if err := w.write(b); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// retryMillis rounds d up to whole milliseconds: a Retry below 1ms must not become
+// "retry: 0", which tells clients to reconnect with no delay at all.
+func retryMillis(d time.Duration) int64 {
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+func (w *Writer) heartbeatInterval() time.Duration {
+	if w.opts.Heartbeat <= 0 {
+		return DefaultHeartbeat
+	}
+	return w.opts.Heartbeat
+}
+
+// Opened reports whether Open was called, that is whether the response is committed to
+// being an event stream.
+func (w *Writer) Opened() bool { return w.opened }
+
+// Heartbeats fires every Options.Heartbeat after Open. It is nil before Open and after
+// Close, so a select on it blocks instead of firing.
+func (w *Writer) Heartbeats() <-chan time.Time {
+	if w.ticker == nil {
+		return nil
+	}
+	return w.ticker.C
+}
+
+// Heartbeat writes the comment ":\n\n" and flushes. Clients ignore it; proxies see traffic.
+func (w *Writer) Heartbeat() error { return w.Comment("") }
+
+// Comment writes the comment ": <text>\n\n" (":\n\n" when text is "") and flushes.
+// Text containing CR, LF or NUL is refused with ErrInvalidField and nothing is written.
+//
+// The blank line ends the block. It dispatches nothing, since frames are always written
+// whole, but it keeps every write a complete block for readers that split on blank lines.
+func (w *Writer) Comment(text string) error {
+	if !ValidField(text) {
+		return errInvalidComment
+	}
+	if !w.opened {
+		return ErrNotOpen
+	}
+	b := append(w.buf[:0], ':')
+	if text != "" {
+		b = append(b, ' ')
+		b = append(b, text...)
+	}
+	b = append(b, "\n\n"...)
+	if err := w.write(b); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// WriteFrame writes "id: <id>\n" (left out when id is "") followed by body, as rendered by
+// AppendBody, and the blank line that makes clients dispatch the event. It does not flush:
+// the caller writes a batch of queued events and then calls Flush once.
+//
+// An id containing CR, LF or NUL is refused with ErrInvalidField and nothing is written.
+// Since an omitted id line leaves the client's last event id as it was, "" cannot be used
+// to reset it.
+//
+// The frame goes out in one Write call built in a reused buffer: no allocation per call
+// once the buffer has grown to the frame size.
+func (w *Writer) WriteFrame(id string, body []byte) error {
+	if !ValidField(id) {
+		return errInvalidID
+	}
+	if len(body) > 0 && body[len(body)-1] != '\n' {
+		return errUnterminatedBody
+	}
+	if !w.opened {
+		return ErrNotOpen
+	}
+	b := appendID(w.buf[:0], id)
+	b = append(b, body...)
+	b = append(b, '\n')
+	return w.write(b)
+}
+
+// WriteEvent renders event and data as AppendBody does and writes the frame as WriteFrame
+// does, without flushing. An invalid id or event is refused with ErrInvalidField and
+// nothing is written. Use it for an event that only this stream gets; for one that many
+// subscribers get, render it once with AppendBody and use WriteFrame.
+func (w *Writer) WriteEvent(id, event string, data []byte) error {
+	if !ValidField(id) {
+		return errInvalidID
+	}
+	if !ValidField(event) {
+		return errInvalidEvent
+	}
+	if !w.opened {
+		return ErrNotOpen
+	}
+	b := appendID(w.buf[:0], id)
+	b, _ = AppendBody(b, event, data) // cannot fail: event was checked above
+	b = append(b, '\n')
+	return w.write(b)
+}
+
+func appendID(dst []byte, id string) []byte {
+	if id == "" {
+		return dst
+	}
+	dst = append(dst, "id: "...)
+	dst = append(dst, id...)
+	return append(dst, '\n')
+}
+
+// write sends b in one Write and keeps it as the buffer for the next frame unless it grew
+// past maxKeptBuffer. The error of a write to a client that went away is returned as is.
+func (w *Writer) write(b []byte) error {
+	_, err := w.rw.Write(b)
+	if cap(b) > maxKeptBuffer {
+		w.buf = nil
+	} else {
+		w.buf = b[:0]
+	}
+	return err
+}
+
+// Flush pushes buffered bytes to the client. It goes through http.ResponseController,
+// which uses FlushError or http.Flusher and follows Unwrap through middleware that wraps
+// the ResponseWriter. When nothing in the chain can flush, the error wraps
+// http.ErrNotSupported: events would then sit in buffers, which is worth knowing at Open.
+func (w *Writer) Flush() error {
+	if !w.opened {
+		return ErrNotOpen
+	}
+	return w.rc.Flush()
+}
+
+// Close stops the heartbeat ticker. It may be called more than once, and before Open.
+// It does not end the response: that happens when the handler returns.
+func (w *Writer) Close() {
+	w.closed = true
+	if w.ticker != nil {
+		w.ticker.Stop()
+		w.ticker = nil
+	}
+}

@@ -1,0 +1,102 @@
+// Package publish appends events to sse-api topics straight in Redis, so that any service
+// (another go-zero service, a worker) can publish without an HTTP hop. Subscribers on every
+// sse-api instance sharing that Redis receive the event, and can resume after it by id.
+//
+//	p := publish.New(rdb, publish.Options{})
+//	id, err := p.Publish(ctx, "orders:42", "shipped", []byte(`{"carrier":"dhl"}`))
+package publish
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultEvent is the event name used when none is given, as in the SSE standard.
+const DefaultEvent = "message"
+
+var (
+	//go:embed append.lua
+	appendLua string
+	//go:embed publish.lua
+	publishLua string
+
+	publishScript = redis.NewScript(AppendLua + publishLua)
+)
+
+// AppendLua defines the Lua function sse_append(stream, meta, channel, maxlen, ttl_ms, event,
+// data). Other scripts of sse-api prepend it to their own, so that whatever else they change
+// in Redis and the event that announces it are committed together.
+var AppendLua = appendLua
+
+var (
+	ErrInvalidTopic = errors.New("topic must match [A-Za-z0-9_.:-]{1,128}")
+	ErrInvalidEvent = errors.New("event must match [A-Za-z0-9_.:-]{1,64}")
+	ErrInvalidData  = errors.New("data must be one valid JSON value")
+)
+
+// Options bound each topic's history.
+type Options struct {
+	// HistorySize is how many events a topic keeps for resuming subscribers (default 1000).
+	HistorySize int64
+	// HistoryTTL is how long a topic's history lives after its last event (default 1h).
+	HistoryTTL time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.HistorySize <= 0 {
+		o.HistorySize = 1000
+	}
+	if o.HistoryTTL <= 0 {
+		o.HistoryTTL = time.Hour
+	}
+	return o
+}
+
+// Publisher appends events to topics. It is safe for concurrent use.
+type Publisher struct {
+	rdb  redis.UniversalClient
+	opts Options
+}
+
+// New returns a Publisher writing through rdb (standalone, Sentinel or Cluster).
+func New(rdb redis.UniversalClient, opts Options) *Publisher {
+	return &Publisher{rdb: rdb, opts: opts.withDefaults()}
+}
+
+// Publish appends an event to topic and returns its id. event may be empty (it becomes
+// "message"); data must be one valid JSON value and is delivered to subscribers as given.
+func (p *Publisher) Publish(ctx context.Context, topic, event string, data []byte) (string, error) {
+	if !ValidTopic(topic) {
+		return "", ErrInvalidTopic
+	}
+	if event == "" {
+		event = DefaultEvent
+	}
+	if !ValidEvent(event) {
+		return "", ErrInvalidEvent
+	}
+	if !json.Valid(data) {
+		return "", ErrInvalidData
+	}
+	return Append(ctx, p.rdb, topic, event, data, p.opts)
+}
+
+// Append runs the append script without validating its input; callers have validated it.
+func Append(ctx context.Context, rdb redis.Scripter, topic, event string, data []byte, opts Options) (string, error) {
+	opts = opts.withDefaults()
+	id, err := publishScript.Run(ctx, rdb,
+		[]string{StreamKey(topic), MetaKey(topic)},
+		Channel(topic), opts.HistorySize, strconv.FormatInt(opts.HistoryTTL.Milliseconds(), 10), event, data,
+	).Text()
+	if err != nil {
+		return "", fmt.Errorf("publish to %s: %w", topic, err)
+	}
+	return id, nil
+}
