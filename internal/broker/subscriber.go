@@ -100,8 +100,8 @@ func (s *Subscriber) kick(err error) {
 
 // Reset reasons: why a resume position could not be honoured exactly.
 const (
-	ResetTrimmed = "history_trimmed" // events after the position were dropped to keep the history bounded
-	ResetExpired = "history_expired" // the topic's history expired
+	ResetTrimmed = "history_trimmed"  // events after the position were dropped to keep the history bounded
+	ResetExpired = "history_expired"  // the topic's history expired
 	ResetUnknown = "unknown_position" // the topic's position is no longer known, events may be gone
 )
 
