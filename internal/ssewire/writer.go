@@ -107,6 +107,10 @@ func (w *Writer) heartbeatInterval() time.Duration {
 // being an event stream.
 func (w *Writer) Opened() bool { return w.opened }
 
+// Header is the response's header map, for headers the stream's logic adds before Open
+// (cookies, for instance).
+func (w *Writer) Header() http.Header { return w.rw.Header() }
+
 // Heartbeats fires every Options.Heartbeat after Open. It is nil before Open and after
 // Close, so a select on it blocks instead of firing.
 func (w *Writer) Heartbeats() <-chan time.Time {

@@ -1,0 +1,77 @@
+// Package apierr is the one shape of every error the service answers with:
+// {"code": "<stable machine-readable code>", "message": "<for people>"} with a real HTTP
+// status, always sent before any stream opens (an EventSource cannot read a body once the
+// stream has started, and treats a non-200 status as final).
+package apierr
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/zeromicro/go-zero/core/logc"
+)
+
+// Error is an answer to a request that cannot be served.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func newError(status int, code string) func(string) *Error {
+	return func(msg string) *Error { return &Error{Status: status, Code: code, Message: msg} }
+}
+
+var (
+	BadRequest       = newError(http.StatusBadRequest, "bad_request")
+	Unauthorized     = newError(http.StatusUnauthorized, "unauthorized")
+	Forbidden        = newError(http.StatusForbidden, "forbidden")
+	NotFound         = newError(http.StatusNotFound, "not_found")
+	MethodNotAllowed = newError(http.StatusMethodNotAllowed, "method_not_allowed")
+	Conflict         = newError(http.StatusConflict, "conflict")
+	Gone             = newError(http.StatusGone, "gone")
+	TooLarge         = newError(http.StatusRequestEntityTooLarge, "payload_too_large")
+	TooManyRequests  = newError(http.StatusTooManyRequests, "rate_limited")
+	Unavailable      = newError(http.StatusServiceUnavailable, "unavailable")
+)
+
+// Internal hides err from the client; it is logged where it is answered.
+func Internal(err error) error {
+	return &internal{err}
+}
+
+type internal struct{ error }
+
+func (e *internal) Unwrap() error { return e.error }
+
+// body is what goes on the wire; unlike Error it is not an error value, which go-zero's
+// error handler would write as plain text.
+type body struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Body returns the wire form of e.
+func (e *Error) Body() any { return body{Code: e.Code, Message: e.Message} }
+
+// Handle maps any error to its status and body, for httpx.SetErrorHandlerCtx. Errors the
+// logic did not classify come from go-zero's request parsing, so they are the client's.
+func Handle(ctx context.Context, err error) (int, any) {
+	var e *Error
+	var tooLarge *http.MaxBytesError
+	var in *internal
+	switch {
+	case errors.As(err, &e):
+		return e.Status, e.Body()
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge, TooLarge("request body is larger than the limit").Body()
+	case errors.As(err, &in):
+		logc.Errorf(ctx, "internal error: %v", in.error)
+		return http.StatusInternalServerError, body{Code: "internal", Message: "internal error"}
+	default:
+		return http.StatusBadRequest, BadRequest(err.Error()).Body()
+	}
+}

@@ -1,0 +1,114 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// AccessCookie is the HttpOnly cookie a browser may carry its access token in.
+const AccessCookie = "access_token"
+
+// Credentials are what a subscribe request may prove itself with, strongest first.
+type Credentials struct {
+	Authorization string         // "Bearer <jwt>"
+	Cookies       []*http.Cookie // access_token, resume cookies
+	Ticket        string         // ?ticket=
+}
+
+// Via says which credential admitted a subscriber.
+type Via string
+
+const (
+	ViaAnonymous Via = "anonymous"
+	ViaBearer    Via = "bearer"
+	ViaCookie    Via = "cookie"
+	ViaTicket    Via = "ticket"
+	ViaResume    Via = "resume"
+)
+
+// Grant is what a subscribe request was found to be allowed.
+type Grant struct {
+	Identity
+	Via Via
+	// Topics, for tickets and resume cookies, are the only topics the stream may carry.
+	Topics []string
+	// TicketHash binds the resume cookie to the ticket (ticket and resume grants only).
+	TicketHash string
+}
+
+// Allows reports whether the grant covers topic; public lists what anyone may read.
+func (g Grant) Allows(topic string, public Patterns) bool {
+	if g.Via == ViaTicket || g.Via == ViaResume {
+		for _, t := range g.Topics {
+			if t == topic {
+				return true
+			}
+		}
+		return false
+	}
+	return g.CanSubscribe(topic, public)
+}
+
+// ErrNoCredentials is returned when a credential was expected but none was usable.
+var ErrNoCredentials = errors.New("missing or invalid credentials")
+
+// Authenticator resolves the credentials of subscribe requests.
+type Authenticator struct {
+	Tokens  *Tokens
+	Tickets *Tickets
+}
+
+// Subscriber resolves c. Presenting a bad credential is an error even where anonymous
+// access would have been enough, so a client learns its token is wrong.
+func (a *Authenticator) Subscriber(ctx context.Context, c Credentials) (Grant, error) {
+	if c.Authorization != "" {
+		token, ok := strings.CutPrefix(c.Authorization, "Bearer ")
+		if !ok {
+			return Grant{}, ErrNoCredentials
+		}
+		id, err := a.Tokens.Identity(strings.TrimSpace(token))
+		if err != nil {
+			return Grant{}, err
+		}
+		return Grant{Identity: id, Via: ViaBearer}, nil
+	}
+	if c.Ticket != "" {
+		hash := TicketHash(c.Ticket)
+		// The browser reconnecting with the URL of a spent ticket comes back with the
+		// ticket's resume cookie.
+		if uid, topics, ok := a.Tokens.Resume(c.Cookies, hash); ok {
+			return Grant{Identity: Identity{UID: uid}, Via: ViaResume, Topics: topics, TicketHash: hash}, nil
+		}
+		uid, topics, err := a.Tickets.Redeem(ctx, c.Ticket)
+		if err != nil {
+			return Grant{}, err
+		}
+		return Grant{Identity: Identity{UID: uid}, Via: ViaTicket, Topics: topics, TicketHash: hash}, nil
+	}
+	for _, ck := range c.Cookies {
+		if ck.Name == AccessCookie {
+			id, err := a.Tokens.Identity(ck.Value)
+			if err != nil {
+				return Grant{}, err
+			}
+			return Grant{Identity: id, Via: ViaCookie}, nil
+		}
+	}
+	return Grant{Via: ViaAnonymous}, nil
+}
+
+// HasToken reports whether c carries a token (header or cookie), as opposed to a ticket or
+// nothing: the requests without one are the ones rate limited per address.
+func (c Credentials) HasToken() bool {
+	if c.Authorization != "" {
+		return true
+	}
+	for _, ck := range c.Cookies {
+		if ck.Name == AccessCookie {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,434 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+
+	sse "github.com/tmaxmax/go-sse"
+
+	"github.com/sseapi/sse-api/internal/auth"
+	"github.com/sseapi/sse-api/internal/redistest"
+)
+
+const secret = "e2e-secret-0123456789"
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sse-api-e2e")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "sse-api")
+	args := []string{"build", "-o", binary}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../..")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building sse-api:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// settings are the knobs tests turn; zero values take the defaults below.
+type settings struct {
+	Port, DevPort      int
+	Redis              string
+	Timeout            int // ms
+	Heartbeat          string
+	TicketTTL          string
+	ResumeTTL          string
+	MaxPayload         int
+	HistorySize        int
+	QueueSize          int
+	MaxStreams         int
+	MaxStreamsPerUser  int
+	MaxTopicsPerStream int
+	AnonymousPerMinute int
+	Verbose            bool
+	Extra              string // appended YAML
+}
+
+var configTemplate = template.Must(template.New("config").Parse(`Name: sse-api-e2e
+Host: 127.0.0.1
+Port: {{.Port}}
+Timeout: {{.Timeout}}
+Verbose: {{.Verbose}}
+Log:
+  Encoding: plain
+  Level: info
+  Stat: false
+Shutdown:
+  WrapUpTime: 1s
+  WaitTime: 30s
+DevServer:
+  Enabled: true
+  Host: 127.0.0.1
+  Port: {{.DevPort}}
+Auth:
+  AccessSecret: ` + secret + `
+  TicketTTL: {{.TicketTTL}}
+  ResumeTTL: {{.ResumeTTL}}
+Redis:
+  Addr: {{.Redis}}
+Stream:
+  Heartbeat: {{.Heartbeat}}
+  Retry: 100ms
+  MaxPayload: {{.MaxPayload}}
+  HistorySize: {{.HistorySize}}
+  QueueSize: {{.QueueSize}}
+Topics:
+  Public: ["public:*"]
+Limits:
+  MaxStreams: {{.MaxStreams}}
+  MaxStreamsPerUser: {{.MaxStreamsPerUser}}
+  MaxTopicsPerStream: {{.MaxTopicsPerStream}}
+  AnonymousPerMinute: {{.AnonymousPerMinute}}
+{{.Extra}}
+`))
+
+func (s settings) withDefaults(t *testing.T) settings {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defs := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	s.Port, s.DevPort = freePort(t), freePort(t)
+	s.Redis = redistest.Addr(t)
+	def(&s.Timeout, 3000)
+	defs(&s.Heartbeat, "15s")
+	defs(&s.TicketTTL, "60s")
+	defs(&s.ResumeTTL, "10m")
+	def(&s.MaxPayload, 65536)
+	def(&s.HistorySize, 1000)
+	def(&s.QueueSize, 256)
+	def(&s.MaxStreams, 1000)
+	def(&s.MaxStreamsPerUser, 100)
+	def(&s.MaxTopicsPerStream, 16)
+	def(&s.AnonymousPerMinute, 1000)
+	return s
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// instance is one running sse-api process.
+type instance struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	Base string // http://127.0.0.1:port
+	Dev  string
+	logs *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// start runs an instance and waits until its health check passes.
+func start(t *testing.T, s settings) *instance {
+	t.Helper()
+	inst := launch(t, s)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(inst.Dev + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case <-inst.done:
+			t.Fatalf("sse-api exited at start:\n%s", inst.logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sse-api did not become healthy:\n%s", inst.logs)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a process that is starting up
+	}
+	// The API port opens right after the dev server's.
+	for {
+		if c, err := net.Dial("tcp", strings.TrimPrefix(inst.Base, "http://")); err == nil {
+			c.Close()
+			return inst
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sse-api did not listen:\n%s", inst.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// launch runs an instance without waiting for it.
+func launch(t *testing.T, s settings) *instance {
+	t.Helper()
+	s = s.withDefaults(t)
+	cfg := filepath.Join(t.TempDir(), "sse-api.yaml")
+	var buf bytes.Buffer
+	if err := configTemplate.Execute(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inst := &instance{
+		t:    t,
+		cmd:  exec.Command(binary, "-f", cfg),
+		Base: fmt.Sprintf("http://127.0.0.1:%d", s.Port),
+		Dev:  fmt.Sprintf("http://127.0.0.1:%d", s.DevPort),
+		logs: &syncBuffer{},
+		done: make(chan struct{}),
+	}
+	inst.cmd.Stdout, inst.cmd.Stderr = inst.logs, inst.logs
+	if err := inst.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = inst.cmd.Wait(); close(inst.done) }()
+	t.Cleanup(func() {
+		inst.kill()
+		if t.Failed() {
+			t.Logf("logs of %s:\n%s", inst.Base, inst.logs)
+		}
+	})
+	return inst
+}
+
+func (i *instance) kill() {
+	_ = i.cmd.Process.Kill()
+	<-i.done
+}
+
+func (i *instance) signal(sig syscall.Signal) {
+	if err := i.cmd.Process.Signal(sig); err != nil {
+		i.t.Fatal(err)
+	}
+}
+
+// token signs an access token.
+func token(t *testing.T, uid string, publish, subscribe []string) string {
+	t.Helper()
+	tok, err := auth.NewTokens(secret).Sign(map[string]any{
+		auth.ClaimUID: uid, auth.ClaimPublish: publish, auth.ClaimSubscribe: subscribe,
+	}, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// call sends a JSON request and returns the status and decoded body.
+func call(t *testing.T, method, url, bearer string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte: // sent as is
+		rd = bytes.NewReader(b)
+	default:
+		raw, _ := json.Marshal(b)
+		rd = bytes.NewReader(raw)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	req.Header.Set("Content-Type", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := map[string]any{}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s: %d, body is not JSON: %q", method, url, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+func publishEvent(t *testing.T, base, bearer, topic string, data any) string {
+	t.Helper()
+	status, out := call(t, http.MethodPost, base+"/v1/topics/"+topic+"/events", bearer, map[string]any{"data": data})
+	if status != http.StatusCreated {
+		t.Fatalf("publish: %d %v", status, out)
+	}
+	return out["id"].(string)
+}
+
+// event is one dispatched SSE event as a spec-following client sees it.
+type event struct{ ID, Type, Data string }
+
+// stream is an open SSE response read by go-sse's parser.
+type stream struct {
+	Resp   *http.Response
+	Events chan event
+	// Ended is closed when the server ends the stream.
+	Ended chan struct{}
+	// Positioned is closed once the stream has told its position (its first id).
+	Positioned chan struct{}
+	cancel     context.CancelFunc
+	mu     sync.Mutex
+	lastID string
+}
+
+// open requests an SSE stream; the caller checks Resp.StatusCode.
+func open(t *testing.T, url string, header http.Header) *stream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	s := &stream{Resp: resp, Events: make(chan event, 4096), Ended: make(chan struct{}), Positioned: make(chan struct{}), cancel: cancel}
+	t.Cleanup(s.Close)
+	if resp.StatusCode != http.StatusOK {
+		close(s.Ended)
+		return s
+	}
+	go func() {
+		defer close(s.Ended)
+		for ev, err := range sse.Read(resp.Body, nil) {
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			if s.lastID == "" && ev.LastEventID != "" {
+				close(s.Positioned)
+			}
+			s.lastID = ev.LastEventID
+			s.mu.Unlock()
+			if ev.Data == "" {
+				continue // blocks without data (the position, the retry) dispatch nothing in browsers
+			}
+			s.Events <- event{ID: ev.LastEventID, Type: ev.Type, Data: ev.Data}
+		}
+	}()
+	return s
+}
+
+// mustOpen opens a stream that must be accepted.
+func mustOpen(t *testing.T, url string, header http.Header) *stream {
+	t.Helper()
+	s := open(t, url, header)
+	if s.Resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(s.Resp.Body)
+		t.Fatalf("GET %s: %d %s", url, s.Resp.StatusCode, body)
+	}
+	if ct := s.Resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type = %q", ct)
+	}
+	return s
+}
+
+// LastID is the last event id the stream carried, as a browser would resend it.
+func (s *stream) LastID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastID
+}
+
+func (s *stream) Close() {
+	s.cancel()
+	s.Resp.Body.Close()
+}
+
+// next waits for the next event.
+func (s *stream) next(t *testing.T) event {
+	t.Helper()
+	select {
+	case ev := <-s.Events:
+		return ev
+	case <-s.Ended:
+		select {
+		case ev := <-s.Events:
+			return ev
+		default:
+		}
+		t.Fatal("stream ended while waiting for an event")
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10s")
+	}
+	return event{}
+}
+
+// waitPosition waits until the stream has told its position.
+func (s *stream) waitPosition(t *testing.T) string {
+	t.Helper()
+	select {
+	case <-s.Positioned:
+		return s.LastID()
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream never told its position")
+		return ""
+	}
+}
+
+func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+
+// rawLines reads a stream's raw lines, for what parsers hide (comments).
+func rawLines(body io.Reader) <-chan string {
+	out := make(chan string, 1024)
+	go func() {
+		defer close(out)
+		sc := bufio.NewScanner(body)
+		for sc.Scan() {
+			out <- sc.Text()
+		}
+	}()
+	return out
+}

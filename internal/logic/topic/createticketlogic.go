@@ -1,0 +1,52 @@
+// Code scaffolded by goctl. Safe to edit.
+// goctl 1.10.2
+
+package topic
+
+import (
+	"context"
+	"time"
+
+	"github.com/zeromicro/go-zero/core/logx"
+
+	"github.com/sseapi/sse-api/internal/apierr"
+	"github.com/sseapi/sse-api/internal/auth"
+	"github.com/sseapi/sse-api/internal/svc"
+	"github.com/sseapi/sse-api/internal/types"
+)
+
+type CreateTicketLogic struct {
+	logx.Logger
+	ctx    context.Context
+	svcCtx *svc.ServiceContext
+}
+
+// Get a single-use, 60 s ticket that lets an EventSource open a stream on given topics
+func NewCreateTicketLogic(ctx context.Context, svcCtx *svc.ServiceContext) *CreateTicketLogic {
+	return &CreateTicketLogic{
+		Logger: logx.WithContext(ctx),
+		ctx:    ctx,
+		svcCtx: svcCtx,
+	}
+}
+
+func (l *CreateTicketLogic) CreateTicket(req *types.TicketReq) (*types.TicketResp, error) {
+	who, ok := auth.FromContext(l.ctx)
+	if !ok {
+		return nil, apierr.Unauthorized("the token has no uid claim")
+	}
+	topics, err := cleanTopics(req.Topics, l.svcCtx.Config.Limits.MaxTopicsPerStream)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range topics {
+		if !who.CanSubscribe(t, l.svcCtx.Public) {
+			return nil, apierr.Forbidden("not allowed to subscribe to " + t)
+		}
+	}
+	ticket, expires, err := l.svcCtx.Auth.Tickets.Issue(l.ctx, who.UID, topics)
+	if err != nil {
+		return nil, apierr.Internal(err)
+	}
+	return &types.TicketResp{Ticket: ticket, ExpiresAt: expires.UTC().Format(time.RFC3339)}, nil
+}

@@ -1,0 +1,135 @@
+// Code scaffolded by goctl. Safe to edit.
+// goctl 1.10.2
+
+package svc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/zeromicro/go-zero/core/limit"
+	zredis "github.com/zeromicro/go-zero/core/stores/redis"
+	"github.com/zeromicro/go-zero/rest"
+	"github.com/zeromicro/go-zero/rest/httpx"
+
+	"github.com/sseapi/sse-api/internal/accesslog"
+	"github.com/sseapi/sse-api/internal/apierr"
+	"github.com/sseapi/sse-api/internal/auth"
+	"github.com/sseapi/sse-api/internal/bodylimit"
+	"github.com/sseapi/sse-api/internal/broker"
+	"github.com/sseapi/sse-api/internal/clientip"
+	"github.com/sseapi/sse-api/internal/config"
+	"github.com/sseapi/sse-api/internal/middleware"
+	"github.com/sseapi/sse-api/internal/redisconn"
+	"github.com/sseapi/sse-api/internal/ssewire"
+	"github.com/sseapi/sse-api/internal/streams"
+	"github.com/sseapi/sse-api/publish"
+)
+
+type ServiceContext struct {
+	Config config.Config
+
+	Redis     *redisconn.Conn
+	Hub       *broker.Hub
+	Publisher *publish.Publisher
+	Tokens    *auth.Tokens
+	Auth      *auth.Authenticator
+	Streams   *streams.Registry
+	ClientIP  *clientip.Resolver
+	// Anonymous limits, per client address, requests that carry no token.
+	Anonymous *limit.PeriodLimit
+	Public    auth.Patterns
+
+	PublishBody rest.Middleware
+}
+
+// NewServiceContext connects to Redis and builds the engine; it fails fast at start-up.
+func NewServiceContext(c config.Config) (*ServiceContext, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	ips, err := clientip.NewResolver(c.TrustedProxies)
+	if err != nil {
+		return nil, errors.New("TrustedProxies: " + err.Error())
+	}
+	conn, err := redisconn.Connect(c.Redis)
+	if err != nil {
+		return nil, err
+	}
+	tokens := auth.NewTokens(c.Auth.AccessSecret)
+	zopts := []zredis.Option{zredis.WithPass(c.Redis.Password), zredis.WithUser(c.Redis.Username)}
+	if conn.Cluster {
+		zopts = append(zopts, zredis.Cluster())
+	}
+	return &ServiceContext{
+		Config:    c,
+		Redis:     conn,
+		Hub:       broker.NewHub(conn.Client, broker.Options{QueueSize: c.Stream.QueueSize}),
+		Publisher: publish.New(conn.Client, publish.Options{HistorySize: c.Stream.HistorySize, HistoryTTL: c.Stream.HistoryTTL}),
+		Tokens:    tokens,
+		Auth:      &auth.Authenticator{Tokens: tokens, Tickets: auth.NewTickets(conn.Client, c.Auth.TicketTTL)},
+		Streams:   streams.NewRegistry(c.Limits.MaxStreams, c.Limits.MaxStreamsPerUser),
+		ClientIP:  ips,
+		Anonymous: limit.NewPeriodLimit(60, c.Limits.AnonymousPerMinute, zredis.New(conn.Addr, zopts...), "sse:limit:anonymous:"),
+		Public:    auth.Patterns(c.Topics.Public),
+
+		PublishBody: middleware.NewPublishBodyMiddleware().Handle,
+	}, nil
+}
+
+// Close stops the hub and closes Redis.
+func (s *ServiceContext) Close() {
+	_ = s.Hub.Close()
+	_ = s.Redis.Close()
+}
+
+// StreamOptions configure every SSE writer.
+func (s *ServiceContext) StreamOptions() ssewire.Options {
+	return ssewire.Options{Retry: s.Config.Stream.Retry, Heartbeat: s.Config.Stream.Heartbeat}
+}
+
+// PingRedis is the health probe of the dev server.
+func (s *ServiceContext) PingRedis(ctx context.Context) error {
+	return s.Redis.Client.Ping(ctx).Err()
+}
+
+// AllowAnonymous takes one request of key's budget; it is false when the budget is spent.
+func (s *ServiceContext) AllowAnonymous(ctx context.Context, key string) (bool, error) {
+	code, err := s.Anonymous.TakeCtx(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	return code != limit.OverQuota, nil
+}
+
+// RunOptions make go-zero answer its own errors (401, 404, 405) in the service's JSON shape.
+func (s *ServiceContext) RunOptions() []rest.RunOption {
+	return []rest.RunOption{
+		rest.WithUnauthorizedCallback(func(w http.ResponseWriter, r *http.Request, err error) {
+			writeError(w, apierr.Unauthorized("missing or invalid bearer token"))
+		}),
+		rest.WithNotFoundHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, apierr.NotFound("no such route"))
+		})),
+		rest.WithNotAllowedHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, apierr.MethodNotAllowed("method not allowed on this route"))
+		})),
+	}
+}
+
+// Use installs the service's middlewares on every route.
+func (s *ServiceContext) Use(server *rest.Server) {
+	httpx.SetErrorHandlerCtx(apierr.Handle)
+	server.Use(s.ClientIP.Middleware)
+	server.Use(accesslog.Middleware)
+	server.Use(bodylimit.Middleware(s.Config.Stream.MaxPayload))
+}
+
+// writeError answers outside go-zero's error handler (its callbacks get a bare writer).
+func writeError(w http.ResponseWriter, e *apierr.Error) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(e.Status)
+	_ = json.NewEncoder(w).Encode(e.Body())
+}

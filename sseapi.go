@@ -1,0 +1,66 @@
+// Code scaffolded by goctl. Safe to edit.
+// goctl 1.10.2
+
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/zeromicro/go-zero/core/conf"
+	"github.com/zeromicro/go-zero/core/logx"
+	"github.com/zeromicro/go-zero/core/proc"
+	"github.com/zeromicro/go-zero/rest"
+
+	"github.com/sseapi/sse-api/internal/config"
+	"github.com/sseapi/sse-api/internal/devserver"
+	"github.com/sseapi/sse-api/internal/handler"
+	"github.com/sseapi/sse-api/internal/svc"
+)
+
+var configFile = flag.String("f", "etc/sse-api.yaml", "the config file")
+
+func main() {
+	flag.Parse()
+
+	var c config.Config
+	conf.MustLoad(*configFile, &c, conf.UseEnv())
+	// Replaced by internal/accesslog, which keeps credentials out of the logs.
+	c.Middlewares.Log = false
+	// Bodies are bounded by Stream.MaxPayload, with a JSON 413 (internal/bodylimit).
+	c.MaxBytes = 0
+	// Served by internal/devserver, whose /healthz also checks Redis.
+	dev := c.DevServer
+	c.DevServer.Enabled = false
+
+	ctx, err := svc.NewServiceContext(c)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sse-api:", err)
+		os.Exit(1)
+	}
+	defer ctx.Close()
+
+	server := rest.MustNewServer(c.RestConf, ctx.RunOptions()...)
+	defer server.Stop()
+	ctx.Use(server)
+	handler.RegisterHandlers(server, ctx)
+	devserver.Start(dev, ctx.PingRedis)
+
+	// On SIGTERM go-zero waits for running handlers, which streams never finish: end them
+	// at once, so their clients reconnect to another instance and resume there.
+	proc.AddWrapUpListener(func() {
+		<-ctx.Streams.Shutdown()
+		logx.Info("all streams ended")
+	})
+
+	fmt.Printf("Starting server at %s:%d...\n", c.Host, c.Port)
+	server.StartWithOpts(func(s *http.Server) {
+		// The SSE group's timeout of 0 clears the server's read and write timeouts; bound
+		// what a slow client may hold without them.
+		s.ReadHeaderTimeout = time.Duration(c.Timeout) * time.Millisecond
+		s.IdleTimeout = 2 * time.Minute
+	})
+}
