@@ -317,8 +317,8 @@ type stream struct {
 	// Positioned is closed once the stream has told its position (its first id).
 	Positioned chan struct{}
 	cancel     context.CancelFunc
-	mu     sync.Mutex
-	lastID string
+	mu         sync.Mutex
+	lastID     string
 }
 
 // open requests an SSE stream; the caller checks Resp.StatusCode.
