@@ -57,6 +57,9 @@ type body struct {
 // Body returns the wire form of e.
 func (e *Error) Body() any { return body{Code: e.Code, Message: e.Message} }
 
+// statusClientClosedRequest is what go-zero (like nginx) records when the client left.
+const statusClientClosedRequest = 499
+
 // Handle maps any error to its status and body, for httpx.SetErrorHandlerCtx. Errors the
 // logic did not classify come from go-zero's request parsing, so they are the client's.
 func Handle(ctx context.Context, err error) (int, any) {
@@ -68,6 +71,11 @@ func Handle(ctx context.Context, err error) (int, any) {
 		return e.Status, e.Body()
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge, TooLarge("request body is larger than the limit").Body()
+	case errors.Is(err, context.DeadlineExceeded):
+		// go-zero's timeout middleware reports through the error handler once one is set.
+		return http.StatusServiceUnavailable, Unavailable("request timed out").Body()
+	case errors.Is(err, context.Canceled):
+		return statusClientClosedRequest, body{Code: "canceled", Message: "client closed the request"}
 	case errors.As(err, &in):
 		logc.Errorf(ctx, "internal error: %v", in.error)
 		return http.StatusInternalServerError, body{Code: "internal", Message: "internal error"}
