@@ -70,7 +70,12 @@ func (l *EventsLogic) Events(req *types.EventsReq, w *ssewire.Writer) error {
 		return apierr.BadRequest(err.Error())
 	}
 
-	ctx, release, err := l.svcCtx.Streams.Open(l.ctx, grant.UID)
+	// Anonymous clients are told apart by address, so they do not share one budget.
+	holder := grant.UID
+	if !grant.Authenticated() {
+		holder = "address:" + clientip.FromContext(l.ctx)
+	}
+	ctx, release, err := l.svcCtx.Streams.Open(l.ctx, holder)
 	switch {
 	case errors.Is(err, streams.ErrShuttingDown):
 		return apierr.Unavailable(err.Error())

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The test command of sse-api (`make test`, and what .ci/run runs): checks that the tree is
+# formatted, vetted and in step with sse.api, then runs every test with the race detector
+# against the real Redis at REDIS_ADDR (default 127.0.0.1:6379), starting a local
+# redis-server when one is installed and none answers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+addr=${REDIS_ADDR:-127.0.0.1:6379}
+host=${addr%:*}
+port=${addr##*:}
+if ! redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1; then
+	if command -v redis-server >/dev/null 2>&1; then
+		echo "test: starting redis-server on port $port"
+		redis-server --daemonize yes --port "$port" --save "" --appendonly no >/dev/null
+		for _ in $(seq 50); do
+			redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1 && break
+			sleep 0.1
+		done
+	else
+		echo "test: no Redis at $addr and no redis-server installed; tests use an embedded Redis" >&2
+	fi
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt wants: $unformatted" >&2
+	exit 1
+fi
+echo "== go vet"
+go vet ./...
+echo "== gen-check"
+tools/gen.sh check
+echo "== go test -race"
+go test -race -count=1 ./...
+echo "== fuzz the wire writer briefly"
+go test -run='^$' -fuzz=FuzzWriteEvent -fuzztime=10s ./internal/ssewire/
