@@ -233,3 +233,13 @@ func lagSeconds(id eventid.ID) float64 {
 	}
 	return float64(lag) / 1000
 }
+
+// Write writes m unless the subscriber is already past it, without flushing, and reports
+// whether it did: for streams that act on particular events.
+func (s *Subscriber) Write(w FrameWriter, m *Message) (bool, error) {
+	i := s.cursor.Index(m.Topic)
+	if i < 0 || !s.cursor.Positions[i].Less(m.ID) {
+		return false, nil
+	}
+	return true, s.write(w, m)
+}

@@ -5,6 +5,7 @@ package config
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/zeromicro/go-zero/rest"
@@ -24,6 +25,10 @@ type Config struct {
 		ResumeTTL time.Duration `json:",default=10m"`
 		// ResumeCookiePath scopes the resume cookie to the events route.
 		ResumeCookiePath string `json:",default=/v1/events"`
+		// AccessExpire is how long tokens issued by QR login are valid, in seconds.
+		AccessExpire int64 `json:",default=3600"`
+		// SecureCookies marks cookies Secure; turn it on wherever the service is behind HTTPS.
+		SecureCookies bool `json:",optional"`
 	}
 	Redis  redisconn.Conf
 	Stream StreamConf
@@ -31,7 +36,8 @@ type Config struct {
 		// Public lists topic patterns anyone may subscribe to without a token.
 		Public []string `json:",optional"`
 	}
-	Limits LimitsConf
+	Limits  LimitsConf
+	QRLogin QRLoginConf
 	// TrustedProxies are addresses or CIDRs whose X-Forwarded-For is believed.
 	TrustedProxies []string `json:",optional"`
 }
@@ -48,6 +54,37 @@ type StreamConf struct {
 	HistoryTTL  time.Duration `json:",default=1h"`
 	// QueueSize is how many events a subscriber may fall behind before it is disconnected.
 	QueueSize int `json:",default=256"`
+}
+
+type QRLoginConf struct {
+	// TTL is the life of a session; ConfirmWindow the time left to confirm after a scan;
+	// Retention how long a finished session still answers "gone" rather than "unknown".
+	TTL           time.Duration `json:",default=120s"`
+	ConfirmWindow time.Duration `json:",default=60s"`
+	Retention     time.Duration `json:",default=10m"`
+	// Content is what the QR code encodes; {id} stands for the session id. Empty means
+	// DefaultQRContent (go-zero's default tags cannot hold '=').
+	Content string `json:",optional"`
+	// BasePath is where the session routes are as browsers see them (behind a proxy that
+	// adds a prefix, include it). Session URLs are built on it, and each session's binding
+	// cookie is scoped to BasePath/<id>, so it reaches that session's routes only.
+	BasePath string `json:",default=/v1/qr/sessions"`
+	// CreatePerMinute and MissesPerMinute bound, per client address, session creation and
+	// lookups of unknown ids (guessing).
+	CreatePerMinute int `json:",default=20"`
+	MissesPerMinute int `json:",default=30"`
+}
+
+// DefaultQRContent is what a QR code encodes when QRLogin.Content is not set.
+const DefaultQRContent = "sseapi://qr-login?id={id}"
+
+// ContentFor is what the QR code of session id encodes.
+func (q QRLoginConf) ContentFor(id string) string {
+	tpl := q.Content
+	if tpl == "" {
+		tpl = DefaultQRContent
+	}
+	return strings.ReplaceAll(tpl, "{id}", id)
 }
 
 type LimitsConf struct {
@@ -68,6 +105,9 @@ func (c Config) Validate() error {
 		return errors.New("Verbose: true is not supported: go-zero's verbose log keeps a copy of every " +
 			"response body in memory until the request ends (a stream never ends) and logs whole " +
 			"requests, credentials included; use Log.Level for more logs")
+	}
+	if c.QRLogin.Content != "" && !strings.Contains(c.QRLogin.Content, "{id}") {
+		return errors.New("QRLogin.Content must contain {id}")
 	}
 	if c.Stream.HistorySize < 1 || c.Stream.MaxPayload < 1 || c.Stream.QueueSize < 1 {
 		return errors.New("Stream.HistorySize, Stream.MaxPayload and Stream.QueueSize must be positive")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	qr "github.com/sseapi/sse-api/internal/handler/qr"
 	topic "github.com/sseapi/sse-api/internal/handler/topic"
 	"github.com/sseapi/sse-api/internal/svc"
 
@@ -14,6 +15,81 @@ import (
 )
 
 func RegisterHandlers(server *rest.Server, serverCtx *svc.ServiceContext) {
+	server.AddRoutes(
+		[]rest.Route{
+			{
+				// Start a QR-login session (browser); sets the HttpOnly cookie that binds it to this browser
+				Method:  http.MethodPost,
+				Path:    "/sessions",
+				Handler: qr.CreateSessionHandler(serverCtx),
+			},
+			{
+				// The session's current state, for clients that still poll (browser cookie)
+				Method:  http.MethodGet,
+				Path:    "/sessions/:id",
+				Handler: qr.GetSessionHandler(serverCtx),
+			},
+			{
+				// Cancel the session from the browser (browser cookie)
+				Method:  http.MethodDelete,
+				Path:    "/sessions/:id",
+				Handler: qr.CancelSessionHandler(serverCtx),
+			},
+			{
+				// Exchange a confirmed session for an access token, once (browser cookie)
+				Method:  http.MethodPost,
+				Path:    "/sessions/:id/exchange",
+				Handler: qr.ExchangeSessionHandler(serverCtx),
+			},
+			{
+				// The QR image of a session
+				Method:  http.MethodGet,
+				Path:    "/sessions/:id/image.png",
+				Handler: qr.SessionImageHandler(serverCtx),
+			},
+		},
+		rest.WithPrefix("/v1/qr"),
+	)
+
+	server.AddRoutes(
+		[]rest.Route{
+			{
+				// The session's state, then every transition, then one terminal event (browser cookie)
+				Method:  http.MethodGet,
+				Path:    "/sessions/:id/events",
+				Handler: qr.QrEventsHandler(serverCtx),
+			},
+		},
+		rest.WithPrefix("/v1/qr"),
+		rest.WithTimeout(0*time.Nanosecond),
+		rest.WithSSE(),
+	)
+
+	server.AddRoutes(
+		[]rest.Route{
+			{
+				// The user who scanned refuses the login
+				Method:  http.MethodPost,
+				Path:    "/sessions/:id/cancel",
+				Handler: qr.CancelFromPhoneHandler(serverCtx),
+			},
+			{
+				// The user who scanned confirms the login
+				Method:  http.MethodPost,
+				Path:    "/sessions/:id/confirm",
+				Handler: qr.ConfirmSessionHandler(serverCtx),
+			},
+			{
+				// The app scanned the code: shows where the login request comes from
+				Method:  http.MethodPost,
+				Path:    "/sessions/:id/scan",
+				Handler: qr.ScanSessionHandler(serverCtx),
+			},
+		},
+		rest.WithJwt(serverCtx.Config.Auth.AccessSecret),
+		rest.WithPrefix("/v1/qr"),
+	)
+
 	server.AddRoutes(
 		rest.WithMiddlewares(
 			[]rest.Middleware{serverCtx.PublishBody},

@@ -22,7 +22,9 @@ import (
 	"github.com/sseapi/sse-api/internal/clientip"
 	"github.com/sseapi/sse-api/internal/config"
 	"github.com/sseapi/sse-api/internal/middleware"
+	"github.com/sseapi/sse-api/internal/qrlogin"
 	"github.com/sseapi/sse-api/internal/redisconn"
+	"github.com/sseapi/sse-api/internal/respond"
 	"github.com/sseapi/sse-api/internal/ssewire"
 	"github.com/sseapi/sse-api/internal/streams"
 	"github.com/sseapi/sse-api/publish"
@@ -41,6 +43,11 @@ type ServiceContext struct {
 	// Anonymous limits, per client address, requests that carry no token.
 	Anonymous *limit.PeriodLimit
 	Public    auth.Patterns
+
+	QR *qrlogin.Store
+	// QRCreates and QRMisses limit, per client address, QR sessions created and lookups of
+	// unknown session ids.
+	QRCreates, QRMisses *limit.PeriodLimit
 
 	PublishBody rest.Middleware
 }
@@ -63,6 +70,7 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 	if conn.Cluster {
 		zopts = append(zopts, zredis.Cluster())
 	}
+	limits := zredis.New(conn.Addr, zopts...)
 	return &ServiceContext{
 		Config:    c,
 		Redis:     conn,
@@ -72,8 +80,14 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 		Auth:      &auth.Authenticator{Tokens: tokens, Tickets: auth.NewTickets(conn.Client, c.Auth.TicketTTL)},
 		Streams:   streams.NewRegistry(c.Limits.MaxStreams, c.Limits.MaxStreamsPerUser),
 		ClientIP:  ips,
-		Anonymous: limit.NewPeriodLimit(60, c.Limits.AnonymousPerMinute, zredis.New(conn.Addr, zopts...), "sse:limit:anonymous:"),
+		Anonymous: limit.NewPeriodLimit(60, c.Limits.AnonymousPerMinute, limits, "sse:limit:anonymous:"),
 		Public:    auth.Patterns(c.Topics.Public),
+
+		QR: qrlogin.NewStore(conn.Client, qrlogin.Config{
+			TTL: c.QRLogin.TTL, ConfirmWindow: c.QRLogin.ConfirmWindow, Retention: c.QRLogin.Retention,
+		}),
+		QRCreates: limit.NewPeriodLimit(60, c.QRLogin.CreatePerMinute, limits, "sse:limit:qr-create:"),
+		QRMisses:  limit.NewPeriodLimit(60, c.QRLogin.MissesPerMinute, limits, "sse:limit:qr-miss:"),
 
 		PublishBody: middleware.NewPublishBodyMiddleware().Handle,
 	}, nil
@@ -97,7 +111,12 @@ func (s *ServiceContext) PingRedis(ctx context.Context) error {
 
 // AllowAnonymous takes one request of key's budget; it is false when the budget is spent.
 func (s *ServiceContext) AllowAnonymous(ctx context.Context, key string) (bool, error) {
-	code, err := s.Anonymous.TakeCtx(ctx, key)
+	return Allow(ctx, s.Anonymous, key)
+}
+
+// Allow takes one from key's budget in l; it is false when the budget is spent.
+func Allow(ctx context.Context, l *limit.PeriodLimit, key string) (bool, error) {
+	code, err := l.TakeCtx(ctx, key)
 	if err != nil {
 		return false, err
 	}
@@ -125,6 +144,7 @@ func (s *ServiceContext) Use(server *rest.Server) {
 	server.Use(s.ClientIP.Middleware)
 	server.Use(accesslog.Middleware)
 	server.Use(bodylimit.Middleware(s.Config.Stream.MaxPayload))
+	server.Use(respond.Middleware)
 }
 
 // writeError answers outside go-zero's error handler (its callbacks get a bare writer).

@@ -18,12 +18,72 @@ type EventsReq struct {
 	Cookie        string   `header:"Cookie,optional"`
 }
 
+type Image struct {
+	ContentType string `json:"-"`
+	Body        []byte `json:"-"`
+}
+
 type PublishReq struct {
 	Topic string `path:"topic"`
 }
 
 type PublishResp struct {
 	Id string `json:"id"`
+}
+
+type QrBrowserReq struct {
+	Id     string `path:"id"`
+	Cookie string `header:"Cookie,optional"`
+}
+
+type QrCreateReq struct {
+	UserAgent string `header:"User-Agent,optional"`
+}
+
+type QrEventsReq struct {
+	Id            string `path:"id"`
+	Cookie        string `header:"Cookie,optional"`
+	LastEventIdHd string `header:"Last-Event-Id,optional"`
+}
+
+type QrExchangeResp struct {
+	AccessToken string `json:"accessToken"`
+	ExpiresAt   string `json:"expiresAt"`
+}
+
+type QrImageReq struct {
+	Id string `path:"id"`
+}
+
+type QrPhoneReq struct {
+	Id string `path:"id"`
+}
+
+type QrRequester struct {
+	Ip        string `json:"ip"`
+	UserAgent string `json:"userAgent"`
+	CreatedAt string `json:"createdAt"`
+}
+
+type QrScanResp struct {
+	Requester     QrRequester `json:"requester"`
+	ConfirmBefore string      `json:"confirmBefore"`
+}
+
+type QrSessionResp struct {
+	Id        string `json:"id"`
+	Content   string `json:"content"`
+	ExpiresAt string `json:"expiresAt"`
+	EventsUrl string `json:"eventsUrl"`
+	ImageUrl  string `json:"imageUrl"`
+}
+
+type QrStateResp struct {
+	Id            string `json:"id"`
+	State         string `json:"state"`
+	ExpiresAt     string `json:"expiresAt"`
+	Hint          string `json:"hint,omitempty"`
+	ConfirmBefore string `json:"confirmBefore,omitempty"`
 }
 
 type TicketReq struct {

@@ -1,0 +1,129 @@
+// Code scaffolded by goctl from tpl/api/sse_logic.tpl. Safe to edit.
+// goctl 1.10.2
+
+package qr
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/zeromicro/go-zero/core/logx"
+
+	"github.com/sseapi/sse-api/internal/apierr"
+	"github.com/sseapi/sse-api/internal/clientip"
+	"github.com/sseapi/sse-api/internal/eventid"
+	"github.com/sseapi/sse-api/internal/qrlogin"
+	"github.com/sseapi/sse-api/internal/ssewire"
+	"github.com/sseapi/sse-api/internal/streams"
+	"github.com/sseapi/sse-api/internal/svc"
+	"github.com/sseapi/sse-api/internal/types"
+)
+
+type QrEventsLogic struct {
+	logx.Logger
+	ctx    context.Context
+	svcCtx *svc.ServiceContext
+}
+
+// The session's state, then every transition, then one terminal event (browser cookie)
+func NewQrEventsLogic(ctx context.Context, svcCtx *svc.ServiceContext) *QrEventsLogic {
+	return &QrEventsLogic{
+		Logger: logx.WithContext(ctx),
+		ctx:    ctx,
+		svcCtx: svcCtx,
+	}
+}
+
+// QrEvents sends the session's current state first (its event as it was appended), then
+// every transition after it, and ends right after the one terminal event. A timer at the
+// session's deadline expires it, so expiry is pushed on time, not when Redis evicts the key.
+func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, w *ssewire.Writer) error {
+	sess, err := browserSession(l.ctx, l.svcCtx, req.Id, req.Cookie)
+	if err != nil {
+		return err
+	}
+	topic := qrlogin.Topic(sess.ID)
+	pos, ok := eventid.Parse(sess.Pos)
+	if !ok {
+		return apierr.Internal(errors.New("session " + sess.ID + " has no event position"))
+	}
+	current, err := l.svcCtx.Hub.Event(l.ctx, topic, pos)
+	if err != nil {
+		return apierr.Internal(err)
+	}
+
+	ctx, release, err := l.svcCtx.Streams.Open(l.ctx, "address:"+clientip.FromContext(l.ctx))
+	switch {
+	case errors.Is(err, streams.ErrShuttingDown):
+		return apierr.Unavailable(err.Error())
+	case err != nil:
+		return apierr.TooManyRequests(err.Error())
+	}
+	defer release()
+	l.ctx = ctx // from here on, shutting the server down ends the stream too
+
+	cursor := eventid.NewCursor([]string{topic})
+	cursor.Set(0, pos)
+	sub, err := l.svcCtx.Hub.Subscribe(l.ctx, cursor)
+	if err != nil {
+		return apierr.Unavailable("event source not ready: " + err.Error())
+	}
+	defer sub.Close()
+
+	if err := w.Open(); err != nil {
+		return err
+	}
+	if current != nil {
+		if err := w.WriteFrame(current.IDText, current.Body); err != nil {
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if sess.State.Terminal() {
+		return nil
+	}
+	deadline := time.NewTimer(time.Until(sess.ExpiresAt))
+	defer deadline.Stop()
+	for {
+		select {
+		case <-l.ctx.Done():
+			return nil
+		case <-w.Heartbeats():
+			if err := w.Heartbeat(); err != nil {
+				return err
+			}
+		case <-sub.Kicked():
+			return sub.Err()
+		case <-deadline.C:
+			// The expired event comes back through the subscription, like any other.
+			if _, err := l.svcCtx.QR.Expire(l.ctx, sess.ID); err != nil {
+				return err
+			}
+		case m := <-sub.C():
+			written, err := sub.Write(w, m)
+			if err != nil {
+				return err
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			if !written {
+				continue
+			}
+			state := qrlogin.State(m.Event)
+			if state.Terminal() {
+				return nil
+			}
+			if state == qrlogin.Scanned {
+				// A scan shortens the deadline to the confirm window.
+				if sess, err = l.svcCtx.QR.Get(l.ctx, sess.ID); err != nil {
+					return err
+				}
+				deadline.Reset(time.Until(sess.ExpiresAt))
+			}
+		}
+	}
+}

@@ -1,0 +1,50 @@
+// Code scaffolded by goctl. Safe to edit.
+// goctl 1.10.2
+
+package qr
+
+import (
+	"context"
+
+	"github.com/sseapi/sse-api/internal/apierr"
+	"github.com/sseapi/sse-api/internal/auth"
+
+	"github.com/sseapi/sse-api/internal/svc"
+	"github.com/sseapi/sse-api/internal/types"
+
+	"github.com/zeromicro/go-zero/core/logx"
+)
+
+type ScanSessionLogic struct {
+	logx.Logger
+	ctx    context.Context
+	svcCtx *svc.ServiceContext
+}
+
+// The app scanned the code: shows where the login request comes from
+func NewScanSessionLogic(ctx context.Context, svcCtx *svc.ServiceContext) *ScanSessionLogic {
+	return &ScanSessionLogic{
+		Logger: logx.WithContext(ctx),
+		ctx:    ctx,
+		svcCtx: svcCtx,
+	}
+}
+
+func (l *ScanSessionLogic) ScanSession(req *types.QrPhoneReq) (*types.QrScanResp, error) {
+	who, ok := auth.FromContext(l.ctx)
+	if !ok {
+		return nil, apierr.Unauthorized("the token has no uid claim")
+	}
+	sess, err := l.svcCtx.QR.Scan(l.ctx, req.Id, who.UID, maskedHint(who.UID))
+	if err != nil {
+		return nil, fail(l.ctx, l.svcCtx, err)
+	}
+	return &types.QrScanResp{
+		Requester: types.QrRequester{
+			Ip:        sess.Requester.IP,
+			UserAgent: sess.Requester.UserAgent,
+			CreatedAt: timestamp(sess.CreatedAt),
+		},
+		ConfirmBefore: timestamp(sess.ConfirmBefore),
+	}, nil
+}
