@@ -18,6 +18,7 @@ import (
 	"github.com/sseapi/sse-api/internal/config"
 	"github.com/sseapi/sse-api/internal/devserver"
 	"github.com/sseapi/sse-api/internal/handler"
+	"github.com/sseapi/sse-api/internal/logredact"
 	"github.com/sseapi/sse-api/internal/svc"
 )
 
@@ -28,6 +29,9 @@ func main() {
 
 	var c config.Config
 	conf.MustLoad(*configFile, &c, conf.UseEnv())
+	logx.MustSetup(c.Log)
+	// Some go-zero middlewares log whole requests, credentials included.
+	logredact.Install()
 	// Replaced by internal/accesslog, which keeps credentials out of the logs.
 	c.Middlewares.Log = false
 	// Bodies are bounded by Stream.MaxPayload, with a JSON 413 (internal/bodylimit).

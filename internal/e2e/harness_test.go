@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,6 +67,10 @@ type settings struct {
 	MaxTopicsPerStream int
 	AnonymousPerMinute int
 	Verbose            bool
+	QRTTL              string
+	QRConfirmWindow    string
+	QRCreatePerMinute  int
+	QRMissesPerMinute  int
 	Extra              string // appended YAML
 }
 
@@ -104,6 +109,12 @@ Limits:
   MaxStreamsPerUser: {{.MaxStreamsPerUser}}
   MaxTopicsPerStream: {{.MaxTopicsPerStream}}
   AnonymousPerMinute: {{.AnonymousPerMinute}}
+QRLogin:
+  TTL: {{.QRTTL}}
+  ConfirmWindow: {{.QRConfirmWindow}}
+  Retention: 1m
+  CreatePerMinute: {{.QRCreatePerMinute}}
+  MissesPerMinute: {{.QRMissesPerMinute}}
 {{.Extra}}
 `))
 
@@ -131,6 +142,12 @@ func (s settings) withDefaults(t *testing.T) settings {
 	def(&s.MaxStreamsPerUser, 100)
 	def(&s.MaxTopicsPerStream, 16)
 	def(&s.AnonymousPerMinute, 1000)
+	defs(&s.QRTTL, "2m")
+	defs(&s.QRConfirmWindow, "1m")
+	// Limits are counted in the shared Redis per address: keep them out of the way of tests
+	// that do not test them.
+	def(&s.QRCreatePerMinute, 100000)
+	def(&s.QRMissesPerMinute, 100000)
 	return s
 }
 
@@ -324,12 +341,18 @@ type stream struct {
 // open requests an SSE stream; the caller checks Resp.StatusCode.
 func open(t *testing.T, url string, header http.Header) *stream {
 	t.Helper()
+	return openWith(t, http.DefaultClient, url, header)
+}
+
+// openWith is open through client (a browser's cookie jar, say).
+func openWith(t *testing.T, client *http.Client, url string, header http.Header) *stream {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -406,6 +429,16 @@ func (s *stream) next(t *testing.T) event {
 	return event{}
 }
 
+// waitEnded waits for the server to end the stream.
+func (s *stream) waitEnded(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.Ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream did not end")
+	}
+}
+
 // waitPosition waits until the stream has told its position.
 func (s *stream) waitPosition(t *testing.T) string {
 	t.Helper()
@@ -431,4 +464,13 @@ func rawLines(body io.Reader) <-chan string {
 		}
 	}()
 	return out
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

@@ -56,7 +56,7 @@ func TestResumeOnAnotherInstanceAfterAKillLosesNothing(t *testing.T) {
 		got = append(got, mustInt(t, s.next(t).Data))
 	}
 	a.kill() // mid-stream, while publishing goes on
-	<-s.Ended
+	s.waitEnded(t)
 	for {
 		select {
 		case ev := <-s.Events: // what had arrived before the kill
