@@ -34,7 +34,8 @@ func (c Conf) Embedded() bool { return c.Addr == "" && len(c.Addrs) == 0 }
 type Conn struct {
 	Client redis.UniversalClient
 	// Addr is a single address for libraries that need one (go-zero's core/limit): the
-	// standalone or embedded server, or the first Cluster node.
+	// standalone or embedded server, the first Cluster node, or the master a Sentinel names
+	// at start-up (such libraries do not follow a failover until restarted).
 	Addr     string
 	Cluster  bool
 	Embedded bool
@@ -82,6 +83,16 @@ func Connect(c Conf) (*Conn, error) {
 	if err := conn.Client.Ping(ctx).Err(); err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("redis at %v does not answer: %w", opts.Addrs, err)
+	}
+	if c.MasterName != "" {
+		sentinel := redis.NewSentinelClient(&redis.Options{Addr: opts.Addrs[0], Username: c.Username, Password: c.Password})
+		defer sentinel.Close()
+		master, err := sentinel.GetMasterAddrByName(ctx, c.MasterName).Result()
+		if err != nil || len(master) != 2 {
+			_ = conn.Close()
+			return nil, fmt.Errorf("sentinel %s does not name master %q: %v", opts.Addrs[0], c.MasterName, err)
+		}
+		conn.Addr = master[0] + ":" + master[1]
 	}
 	return conn, nil
 }
