@@ -1,0 +1,128 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v4"
+
+	"github.com/sseapi/sse-api/internal/redistest"
+)
+
+func TestPatterns(t *testing.T) {
+	p := Patterns{"news:*", "exact", "*-suffix-is-not-wild"}
+	for topic, want := range map[string]bool{
+		"news:1": true, "news:": true, "news": false, "exact": true, "exactly": false,
+		"x-suffix-is-not-wild": false, "*-suffix-is-not-wild": true,
+	} {
+		if got := p.Match(topic); got != want {
+			t.Errorf("Match(%q) = %v", topic, got)
+		}
+	}
+	if !(Patterns{"*"}).Match("anything") || (Patterns{}).Match("x") {
+		t.Fatal("* matches all, nothing matches nothing")
+	}
+}
+
+func TestIdentityRights(t *testing.T) {
+	id := Identity{UID: "u1", Publish: Patterns{"a:*"}, Subscribe: Patterns{"b:*"}}
+	public := Patterns{"pub:*"}
+	cases := []struct {
+		name string
+		got  bool
+		want bool
+	}{
+		{"publish granted", id.CanPublish("a:1"), true},
+		{"publish not granted", id.CanPublish("b:1"), false},
+		{"subscribe granted", id.CanSubscribe("b:1", public), true},
+		{"own user topic", id.CanSubscribe("user:u1", public), true},
+		{"other user topic", id.CanSubscribe("user:u2", public), false},
+		{"public", id.CanSubscribe("pub:x", public), true},
+		{"anonymous public", Identity{}.CanSubscribe("pub:x", public), true},
+		{"anonymous private", Identity{}.CanSubscribe("b:1", public), false},
+		{"anonymous user topic", Identity{}.CanSubscribe("user:", public), false},
+		{"anonymous publish", Identity{Publish: Patterns{"*"}}.CanPublish("a"), false},
+	}
+	for _, c := range cases {
+		if c.got != c.want {
+			t.Errorf("%s: %v", c.name, c.got)
+		}
+	}
+}
+
+func TestTokensRefuseWhatIsNotAnHS256AccessToken(t *testing.T) {
+	tokens := NewTokens("secret-0123456789")
+	good, _ := tokens.Sign(map[string]any{"uid": "u", "subscribe": []string{"a:*"}}, time.Now().Add(time.Hour))
+	id, err := tokens.Identity(good)
+	if err != nil || id.UID != "u" || !id.Subscribe.Match("a:1") || id.Expires.IsZero() {
+		t.Fatalf("Identity(good) = %+v, %v", id, err)
+	}
+	sign := func(method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+		s, err := jwt.NewWithClaims(method, claims).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	bad := map[string]string{
+		"expired":        sign(jwt.SigningMethodHS256, []byte("secret-0123456789"), jwt.MapClaims{"uid": "u", "exp": time.Now().Add(-time.Minute).Unix()}),
+		"other secret":   sign(jwt.SigningMethodHS256, []byte("another-secret"), jwt.MapClaims{"uid": "u"}),
+		"HS512":          sign(jwt.SigningMethodHS512, []byte("secret-0123456789"), jwt.MapClaims{"uid": "u"}),
+		"alg none":       sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"uid": "u"}),
+		"no uid":         sign(jwt.SigningMethodHS256, []byte("secret-0123456789"), jwt.MapClaims{"sub": "u"}),
+		"numeric uid":    sign(jwt.SigningMethodHS256, []byte("secret-0123456789"), jwt.MapClaims{"uid": 7}),
+		"a resume token": sign(jwt.SigningMethodHS256, []byte("secret-0123456789"), jwt.MapClaims{"uid": "u", "typ": "resume"}),
+		"garbage":        "not.a.jwt",
+	}
+	for name, tok := range bad {
+		if _, err := tokens.Identity(tok); !errors.Is(err, ErrBadToken) {
+			t.Errorf("%s: accepted (%v)", name, err)
+		}
+	}
+}
+
+func TestResumeCookieIsBoundToItsTicket(t *testing.T) {
+	tokens := NewTokens("secret-0123456789")
+	hash := TicketHash("ticket-one")
+	c, err := tokens.ResumeCookie("u", []string{"a", "b"}, hash, "/v1/events", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/v1/events" || c.Name != ResumeCookieName(hash) {
+		t.Fatalf("cookie %+v", c)
+	}
+	uid, topics, ok := tokens.Resume([]*http.Cookie{c}, hash)
+	if !ok || uid != "u" || len(topics) != 2 {
+		t.Fatalf("Resume = %q %v %v", uid, topics, ok)
+	}
+	if _, _, ok := tokens.Resume([]*http.Cookie{c}, TicketHash("ticket-two")); ok {
+		t.Fatal("a cookie of another ticket was accepted")
+	}
+	// A resume cookie is no access token.
+	if _, err := tokens.Identity(c.Value); err == nil {
+		t.Fatal("resume cookie accepted as an access token")
+	}
+}
+
+func TestTicketsAreSingleUse(t *testing.T) {
+	tickets := NewTickets(redistest.Client(t), time.Minute)
+	ctx := context.Background()
+	tk, expires, err := tickets.Issue(ctx, "u", []string{"a"})
+	if err != nil || time.Until(expires) <= 0 {
+		t.Fatal(err)
+	}
+	uid, topics, err := tickets.Redeem(ctx, tk)
+	if err != nil || uid != "u" || len(topics) != 1 || topics[0] != "a" {
+		t.Fatalf("Redeem = %q %v %v", uid, topics, err)
+	}
+	if _, _, err := tickets.Redeem(ctx, tk); !errors.Is(err, ErrBadTicket) {
+		t.Fatalf("second redemption: %v", err)
+	}
+	// Only the hash is stored.
+	if n, _ := redistest.Client(t).Exists(ctx, "sse:ticket:"+tk).Result(); n != 0 {
+		t.Fatal("the ticket itself is a key")
+	}
+}
