@@ -6,8 +6,6 @@ package qr
 import (
 	"context"
 
-	"github.com/sseapi/sse-api/internal/apierr"
-	"github.com/sseapi/sse-api/internal/auth"
 
 	"github.com/sseapi/sse-api/internal/svc"
 	"github.com/sseapi/sse-api/internal/types"
@@ -31,11 +29,11 @@ func NewConfirmSessionLogic(ctx context.Context, svcCtx *svc.ServiceContext) *Co
 }
 
 func (l *ConfirmSessionLogic) ConfirmSession(req *types.QrPhoneReq) (*types.QrStateResp, error) {
-	who, ok := auth.FromContext(l.ctx)
-	if !ok {
-		return nil, apierr.Unauthorized("the token has no uid claim")
+	uid, err := phoneUser(l.ctx)
+	if err != nil {
+		return nil, err
 	}
-	sess, err := l.svcCtx.QR.Confirm(l.ctx, req.Id, who.UID)
+	sess, err := l.svcCtx.QR.Confirm(l.ctx, req.Id, uid)
 	if err != nil {
 		return nil, fail(l.ctx, l.svcCtx, err)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/sseapi/sse-api/internal/eventid"
 	"github.com/sseapi/sse-api/internal/qrlogin"
 	"github.com/sseapi/sse-api/internal/ssewire"
-	"github.com/sseapi/sse-api/internal/streams"
 	"github.com/sseapi/sse-api/internal/svc"
 	"github.com/sseapi/sse-api/internal/types"
 )
@@ -53,12 +52,9 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, w *ssewire.Writer) erro
 		return apierr.Internal(err)
 	}
 
-	ctx, release, err := l.svcCtx.Streams.Open(l.ctx, "address:"+clientip.FromContext(l.ctx))
-	switch {
-	case errors.Is(err, streams.ErrShuttingDown):
-		return apierr.Unavailable(err.Error())
-	case err != nil:
-		return apierr.TooManyRequests(err.Error())
+	ctx, release, err := l.svcCtx.OpenStream(l.ctx, "address:"+clientip.FromContext(l.ctx))
+	if err != nil {
+		return err
 	}
 	defer release()
 	l.ctx = ctx // from here on, shutting the server down ends the stream too

@@ -17,7 +17,6 @@ import (
 	"github.com/sseapi/sse-api/internal/clientip"
 	"github.com/sseapi/sse-api/internal/eventid"
 	"github.com/sseapi/sse-api/internal/ssewire"
-	"github.com/sseapi/sse-api/internal/streams"
 	"github.com/sseapi/sse-api/internal/svc"
 	"github.com/sseapi/sse-api/internal/types"
 )
@@ -75,12 +74,9 @@ func (l *EventsLogic) Events(req *types.EventsReq, w *ssewire.Writer) error {
 	if !grant.Authenticated() {
 		holder = "address:" + clientip.FromContext(l.ctx)
 	}
-	ctx, release, err := l.svcCtx.Streams.Open(l.ctx, holder)
-	switch {
-	case errors.Is(err, streams.ErrShuttingDown):
-		return apierr.Unavailable(err.Error())
-	case err != nil:
-		return apierr.TooManyRequests(err.Error())
+	ctx, release, err := l.svcCtx.OpenStream(l.ctx, holder)
+	if err != nil {
+		return err
 	}
 	defer release()
 	l.ctx = ctx // from here on, shutting the server down ends the stream too
