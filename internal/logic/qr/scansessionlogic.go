@@ -6,7 +6,6 @@ package qr
 import (
 	"context"
 
-
 	"github.com/sseapi/sse-api/internal/svc"
 	"github.com/sseapi/sse-api/internal/types"
 
