@@ -16,10 +16,12 @@ import (
 	"github.com/zeromicro/go-zero/rest"
 
 	"github.com/sseapi/sse-api/internal/config"
+	"github.com/sseapi/sse-api/internal/demo"
 	"github.com/sseapi/sse-api/internal/devserver"
 	"github.com/sseapi/sse-api/internal/handler"
 	"github.com/sseapi/sse-api/internal/logredact"
 	"github.com/sseapi/sse-api/internal/svc"
+	"github.com/sseapi/sse-api/internal/web"
 )
 
 var configFile = flag.String("f", "etc/sse-api.yaml", "the config file")
@@ -51,6 +53,12 @@ func main() {
 	defer server.Stop()
 	ctx.Use(server)
 	handler.RegisterHandlers(server, ctx)
+	web.Register(server) // the demo pages at /
+	if c.Demo.Enabled {
+		// Registered only when on, so that off it is an unknown route (config.Validate
+		// allowed it with the embedded Redis only).
+		demo.Register(server, c.Demo, ctx.Tokens)
+	}
 	devserver.Start(dev, ctx.PingRedis)
 
 	// On SIGTERM go-zero waits for running handlers, which streams never finish: end them

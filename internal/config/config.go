@@ -5,6 +5,8 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -38,6 +40,7 @@ type Config struct {
 	}
 	Limits  LimitsConf
 	QRLogin QRLoginConf
+	Demo    DemoConf
 	// TrustedProxies are addresses or CIDRs whose X-Forwarded-For is believed.
 	TrustedProxies []string `json:",optional"`
 }
@@ -87,6 +90,52 @@ func (q QRLoginConf) ContentFor(id string) string {
 	return strings.ReplaceAll(tpl, "{id}", id)
 }
 
+// DemoConf is the demo-only token mint behind the pages' "get a demo token" buttons.
+type DemoConf struct {
+	// Enabled registers POST /v1/demo/token, which gives anyone who asks a token for one of
+	// Users. It is for the embedded development Redis only: Validate refuses it otherwise, so
+	// a deployment made from the shipped config cannot expose a token mint.
+	Enabled bool `json:",optional"`
+	// Users are the names a demo token may be minted for; empty means DefaultDemoUsers.
+	Users []string `json:",optional"`
+	// TokenTTL is how long a demo token is valid.
+	TokenTTL time.Duration `json:",default=1h"`
+}
+
+// DefaultDemoUsers are the demo users when Demo.Users is not set.
+var DefaultDemoUsers = []string{"alice", "bob"}
+
+// UserNames returns the configured demo users, or the defaults.
+func (d DemoConf) UserNames() []string {
+	if len(d.Users) == 0 {
+		return DefaultDemoUsers
+	}
+	return d.Users
+}
+
+// demoUser is what a demo user name may be: it becomes the uid and the topic user:<name>.
+var demoUser = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+func (d DemoConf) validate(redis redisconn.Conf) error {
+	if !d.Enabled {
+		return nil
+	}
+	if !redis.Embedded() {
+		return errors.New("Demo.Enabled is on, but Redis.Addr or Redis.Addrs names a real Redis: the demo " +
+			"token mint gives tokens to anyone and is for the embedded development Redis only; set " +
+			"Demo.Enabled: false (the default) for any deployment")
+	}
+	for _, u := range d.UserNames() {
+		if !demoUser.MatchString(u) {
+			return fmt.Errorf("Demo.Users: %q is not a valid user name ([A-Za-z0-9_.-]{1,64})", u)
+		}
+	}
+	if d.TokenTTL <= 0 {
+		return errors.New("Demo.TokenTTL must be positive")
+	}
+	return nil
+}
+
 type LimitsConf struct {
 	MaxStreams         int `json:",default=19000"`
 	MaxStreamsPerUser  int `json:",default=64"`
@@ -108,6 +157,9 @@ func (c Config) Validate() error {
 	}
 	if c.QRLogin.Content != "" && !strings.Contains(c.QRLogin.Content, "{id}") {
 		return errors.New("QRLogin.Content must contain {id}")
+	}
+	if err := c.Demo.validate(c.Redis); err != nil {
+		return err
 	}
 	if c.Stream.HistorySize < 1 || c.Stream.MaxPayload < 1 || c.Stream.QueueSize < 1 {
 		return errors.New("Stream.HistorySize, Stream.MaxPayload and Stream.QueueSize must be positive")

@@ -53,8 +53,13 @@ func TestMain(m *testing.M) {
 
 // settings are the knobs tests turn; zero values take the defaults below.
 type settings struct {
-	Port, DevPort      int
+	Port, DevPort int
+	// Redis is the real Redis unless Embedded is set (the only Redis the demo mint allows);
+	// RedisAddrs, when set, replaces Addr with a list (Cluster nodes).
 	Redis              string
+	Embedded           bool
+	RedisAddrs         string
+	Retry              string
 	Timeout            int // ms
 	Heartbeat          string
 	TicketTTL          string
@@ -95,10 +100,14 @@ Auth:
   TicketTTL: {{.TicketTTL}}
   ResumeTTL: {{.ResumeTTL}}
 Redis:
-  Addr: {{.Redis}}
+{{- if .RedisAddrs}}
+  Addrs: [{{.RedisAddrs}}]
+{{- else}}
+  Addr: "{{.Redis}}"
+{{- end}}
 Stream:
   Heartbeat: {{.Heartbeat}}
-  Retry: 100ms
+  Retry: {{.Retry}}
   MaxPayload: {{.MaxPayload}}
   HistorySize: {{.HistorySize}}
   QueueSize: {{.QueueSize}}
@@ -130,7 +139,10 @@ func (s settings) withDefaults(t *testing.T) settings {
 		}
 	}
 	s.Port, s.DevPort = freePort(t), freePort(t)
-	s.Redis = redistest.Addr(t)
+	if !s.Embedded && s.RedisAddrs == "" {
+		s.Redis = redistest.Addr(t)
+	}
+	defs(&s.Retry, "100ms")
 	def(&s.Timeout, 3000)
 	defs(&s.Heartbeat, "15s")
 	defs(&s.TicketTTL, "60s")
@@ -251,7 +263,9 @@ func launch(t *testing.T, s settings) *instance {
 	go func() { _ = inst.cmd.Wait(); close(inst.done) }()
 	t.Cleanup(func() {
 		inst.kill()
-		if t.Failed() {
+		if strings.Contains(inst.logs.String(), "WARNING: DATA RACE") {
+			t.Errorf("the race detector reported a race in sse-api:\n%s", inst.logs)
+		} else if t.Failed() {
 			t.Logf("logs of %s:\n%s", inst.Base, inst.logs)
 		}
 	})
@@ -281,13 +295,26 @@ func token(t *testing.T, uid string, publish, subscribe []string) string {
 	return tok
 }
 
-// call sends a JSON request and returns the status and decoded body.
+// call sends a JSON request (raw bytes as they are) and returns the status and decoded body.
 func call(t *testing.T, method, url, bearer string, body any) (int, map[string]any) {
+	t.Helper()
+	status, raw := callRaw(t, method, url, bearer, body)
+	out := map[string]any{}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s: %d, body is not JSON: %q", method, url, status, raw)
+		}
+	}
+	return status, out
+}
+
+// callRaw is call with the raw answer, for answers that must be checked byte for byte.
+func callRaw(t *testing.T, method, url, bearer string, body any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
-	case []byte: // sent as is
+	case []byte:
 		rd = bytes.NewReader(b)
 	default:
 		raw, _ := json.Marshal(b)
@@ -303,14 +330,21 @@ func call(t *testing.T, method, url, bearer string, body any) (int, map[string]a
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	out := map[string]any{}
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			t.Fatalf("%s %s: %d, body is not JSON: %q", method, url, resp.StatusCode, raw)
-		}
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return resp.StatusCode, out
+	return resp.StatusCode, raw
+}
+
+// callJSON is callRaw with the answer decoded into out.
+func callJSON(t *testing.T, method, url, bearer string, body, out any) int {
+	t.Helper()
+	status, raw := callRaw(t, method, url, bearer, body)
+	if err := json.Unmarshal(raw, out); err != nil {
+		t.Fatalf("%s %s: %d, answer is not JSON: %q", method, url, status, raw)
+	}
+	return status
 }
 
 func publishEvent(t *testing.T, base, bearer, topic string, data any) string {
