@@ -353,3 +353,35 @@ func TestSlowConsumerIsKickedWithoutStallingOthers(t *testing.T) {
 		t.Fatal("slow subscriber was not kicked")
 	}
 }
+
+// A stream that read a snapshot at some position and subscribed a moment later gets what
+// happened in between from Missed, and only that.
+func TestMissedReturnsWhatCameBetweenSnapshotAndSubscription(t *testing.T) {
+	rdb := redistest.Client(t)
+	topic := redistest.Name("missed")
+	p := publish.New(rdb, publish.Options{})
+	ids := publishN(t, p, topic, 0, 4)
+	h := startHub(t, rdb, Options{})
+	cur, _ := eventid.ParseCursor([]string{topic}, ids[1]) // the snapshot saw event 1
+	s, err := h.Subscribe(context.Background(), cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	missed, err := s.Missed(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missed) != 2 || string(missed[0].Data) != "2" || string(missed[1].Data) != "3" {
+		t.Fatalf("missed = %v", missed)
+	}
+	w := newRecorder()
+	for _, m := range missed {
+		if ok, err := s.Write(w, m); !ok || err != nil {
+			t.Fatalf("Write(%s) = %v %v", m.Data, ok, err)
+		}
+	}
+	if ok, _ := s.Write(w, missed[1]); ok {
+		t.Fatal("an event written twice")
+	}
+}

@@ -243,3 +243,21 @@ func (s *Subscriber) Write(w FrameWriter, m *Message) (bool, error) {
 	}
 	return true, s.write(w, m)
 }
+
+// Missed returns the events each topic holds after the cursor, for streams that handle
+// events one by one instead of letting Replay write them. Resets are not detected: such
+// streams start from a position they have just read.
+func (s *Subscriber) Missed(ctx context.Context) ([]*Message, error) {
+	var missed []*Message
+	for i, name := range s.cursor.Topics {
+		if !s.cursor.Positions[i].Less(s.joinedAt[i]) {
+			continue
+		}
+		msgs, err := readAfter(ctx, s.hub.rdb, name, s.cursor.Positions[i], s.hub.opts.PageSize)
+		if err != nil {
+			return nil, err
+		}
+		missed = append(missed, msgs...)
+	}
+	return missed, nil
+}

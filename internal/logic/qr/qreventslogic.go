@@ -11,6 +11,7 @@ import (
 	"github.com/zeromicro/go-zero/core/logx"
 
 	"github.com/sseapi/sse-api/internal/apierr"
+	"github.com/sseapi/sse-api/internal/broker"
 	"github.com/sseapi/sse-api/internal/clientip"
 	"github.com/sseapi/sse-api/internal/eventid"
 	"github.com/sseapi/sse-api/internal/qrlogin"
@@ -67,6 +68,12 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, w *ssewire.Writer) erro
 	}
 	defer sub.Close()
 
+	// Transitions made between reading the session and subscribing.
+	missed, err := sub.Missed(l.ctx)
+	if err != nil {
+		return apierr.Internal(err)
+	}
+
 	if err := w.Open(); err != nil {
 		return err
 	}
@@ -75,14 +82,36 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, w *ssewire.Writer) erro
 			return err
 		}
 	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
 	if sess.State.Terminal() {
-		return nil
+		return w.Flush()
 	}
 	deadline := time.NewTimer(time.Until(sess.ExpiresAt))
 	defer deadline.Stop()
+	// send writes one transition; done is true after the terminal one.
+	send := func(m *broker.Message) (done bool, err error) {
+		written, err := sub.Write(w, m)
+		if err != nil || !written {
+			return false, err
+		}
+		state := qrlogin.State(m.Event)
+		if state == qrlogin.Scanned {
+			// A scan shortens the deadline to the confirm window.
+			if sess, err = l.svcCtx.QR.Get(l.ctx, sess.ID); err != nil {
+				return false, err
+			}
+			deadline.Reset(time.Until(sess.ExpiresAt))
+		}
+		return state.Terminal(), nil
+	}
+	for _, m := range missed {
+		if done, err := send(m); done || err != nil {
+			_ = w.Flush()
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
 	for {
 		select {
 		case <-l.ctx.Done():
@@ -99,26 +128,12 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, w *ssewire.Writer) erro
 				return err
 			}
 		case m := <-sub.C():
-			written, err := sub.Write(w, m)
-			if err != nil {
+			done, err := send(m)
+			if ferr := w.Flush(); err == nil {
+				err = ferr
+			}
+			if done || err != nil {
 				return err
-			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			if !written {
-				continue
-			}
-			state := qrlogin.State(m.Event)
-			if state.Terminal() {
-				return nil
-			}
-			if state == qrlogin.Scanned {
-				// A scan shortens the deadline to the confirm window.
-				if sess, err = l.svcCtx.QR.Get(l.ctx, sess.ID); err != nil {
-					return err
-				}
-				deadline.Reset(time.Until(sess.ExpiresAt))
 			}
 		}
 	}
