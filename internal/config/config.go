@@ -41,6 +41,9 @@ type Config struct {
 	Limits  LimitsConf
 	QRLogin QRLoginConf
 	Demo    DemoConf
+	// CorsOrigins lists the origins whose pages may call the service from another origin
+	// (credentials included). Empty: same-origin only.
+	CorsOrigins []string `json:",optional"`
 	// TrustedProxies are addresses or CIDRs whose X-Forwarded-For is believed.
 	TrustedProxies []string `json:",optional"`
 }
@@ -154,6 +157,11 @@ func (c Config) Validate() error {
 		return errors.New("Verbose: true is not supported: go-zero's verbose log keeps a copy of every " +
 			"response body in memory until the request ends (a stream never ends) and logs whole " +
 			"requests, credentials included; use Log.Level for more logs")
+	}
+	for _, o := range c.CorsOrigins {
+		if o == "*" {
+			return errors.New("CorsOrigins: list the origins; * cannot carry credentials")
+		}
 	}
 	if c.QRLogin.Content != "" && !strings.Contains(c.QRLogin.Content, "{id}") {
 		return errors.New("QRLogin.Content must contain {id}")

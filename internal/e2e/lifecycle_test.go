@@ -237,3 +237,27 @@ func TestHealthAndMetrics(t *testing.T) {
 		t.Fatalf("healthz %d", resp.StatusCode)
 	}
 }
+
+func TestCorsOnlyForListedOrigins(t *testing.T) {
+	a := start(t, settings{Extra: "CorsOrigins: [https://app.example.com]"})
+	preflight := func(origin string) http.Header {
+		req, _ := http.NewRequest(http.MethodOptions, a.Base+"/v1/events?topic=public:x", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		req.Header.Set("Access-Control-Request-Headers", "last-event-id")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header
+	}
+	h := preflight("https://app.example.com")
+	if h.Get("Access-Control-Allow-Origin") != "https://app.example.com" || h.Get("Access-Control-Allow-Credentials") != "true" ||
+		!strings.Contains(strings.Join(h.Values("Access-Control-Allow-Headers"), ","), "Last-Event-ID") {
+		t.Fatalf("allowed origin's preflight: %v", h)
+	}
+	if got := preflight("https://evil.example").Get("Access-Control-Allow-Origin"); got != "" {
+		t.Fatalf("another origin allowed: %q", got)
+	}
+}

@@ -139,7 +139,7 @@ func (s *ServiceContext) OpenStream(ctx context.Context, holder string) (context
 
 // RunOptions make go-zero answer its own errors (401, 404, 405) in the service's JSON shape.
 func (s *ServiceContext) RunOptions() []rest.RunOption {
-	return []rest.RunOption{
+	opts := []rest.RunOption{
 		rest.WithUnauthorizedCallback(func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(w, apierr.Unauthorized("missing or invalid bearer token"))
 		}),
@@ -150,6 +150,13 @@ func (s *ServiceContext) RunOptions() []rest.RunOption {
 			writeError(w, apierr.MethodNotAllowed("method not allowed on this route"))
 		})),
 	}
+	if len(s.Config.CorsOrigins) > 0 {
+		opts = append(opts, rest.WithCustomCors(func(h http.Header) {
+			// A reconnecting EventSource sends it; fetch-based readers set it themselves.
+			h.Add("Access-Control-Allow-Headers", "Last-Event-ID")
+		}, nil, s.Config.CorsOrigins...))
+	}
+	return opts
 }
 
 // Use installs the service's middlewares on every route.
