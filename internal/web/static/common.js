@@ -69,13 +69,24 @@ export function mmss(ms) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
+// tokenPanel is the token panel every page that needs a token has, by its element ids.
+function tokenPanel() {
+  return {
+    form: $('demo-form'),
+    user: $('demo-user'),
+    pasteForm: $('paste-form'),
+    paste: $('paste-token'),
+    status: $('account-status'),
+  };
+}
+
 /**
  * Wires the "your account" block that the phone and the console share: a demo token for a
  * named demo user (POST v1/demo/token, which exists only when the server's Demo.Enabled is
  * on), or a pasted token (from `go run ./cmd/ssetoken`). onToken(token, claims) is called
  * with each new token.
  */
-export function tokenPicker({ form, user, pasteForm, paste, status }, onToken) {
+export function tokenPicker(onToken, { form, user, pasteForm, paste, status } = tokenPanel()) {
   const use = (token, how) => {
     let claims;
     try {

@@ -22,13 +22,7 @@ let lastId = '';
 let names = new Set();
 const counters = { opens: 0, autoReconnects: 0, reopens: 0 };
 
-tokenPicker({
-  form: $('demo-form'),
-  user: $('demo-user'),
-  pasteForm: $('paste-form'),
-  paste: $('paste-token'),
-  status: $('account-status'),
-}, (t) => {
+tokenPicker((t) => {
   token = t;
   connectButton.disabled = false;
   publishButton.disabled = false;

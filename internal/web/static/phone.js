@@ -12,13 +12,7 @@ const rejectButton = $('reject');
 let token = '';
 let scanned = null; // {base, confirmBefore, timer}
 
-tokenPicker({
-  form: $('demo-form'),
-  user: $('demo-user'),
-  pasteForm: $('paste-form'),
-  paste: $('paste-token'),
-  status: $('account-status'),
-}, (t) => {
+tokenPicker((t) => {
   token = t;
   scanButton.disabled = false;
 });
