@@ -59,15 +59,23 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Publisher appends events to topics. It is safe for concurrent use.
+// Publisher appends events to topics. It is safe for concurrent use: concurrent appends
+// share round trips to Redis (see combiner).
 type Publisher struct {
-	rdb  redis.UniversalClient
-	opts Options
+	rdb   redis.UniversalClient
+	opts  Options
+	ttlMs string
+	batch combiner
 }
 
 // New returns a Publisher writing through rdb (standalone, Sentinel or Cluster).
 func New(rdb redis.UniversalClient, opts Options) *Publisher {
-	return &Publisher{rdb: rdb, opts: opts.withDefaults()}
+	opts = opts.withDefaults()
+	return &Publisher{
+		rdb: rdb, opts: opts,
+		ttlMs: strconv.FormatInt(opts.HistoryTTL.Milliseconds(), 10),
+		batch: combiner{rdb: rdb},
+	}
 }
 
 // Publish appends an event to topic and returns its id. event may be empty (it becomes
@@ -85,7 +93,13 @@ func (p *Publisher) Publish(ctx context.Context, topic, event string, data []byt
 	if !json.Valid(data) {
 		return "", ErrInvalidData
 	}
-	return Append(ctx, p.rdb, topic, event, data, p.opts)
+	id, err := p.batch.append(ctx,
+		[]string{StreamKey(topic), MetaKey(topic)},
+		[]any{Channel(topic), p.opts.HistorySize, p.ttlMs, event, data})
+	if err != nil {
+		return "", fmt.Errorf("publish to %s: %w", topic, err)
+	}
+	return id, nil
 }
 
 // Append runs the append script without validating its input; callers have validated it.

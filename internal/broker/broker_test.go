@@ -76,10 +76,8 @@ func pump(ctx context.Context, s *Subscriber, w *recorder) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-s.Kicked():
-			return s.Err()
-		case m := <-s.C():
-			if err := s.Send(w, m); err != nil {
+		case <-s.Ready():
+			if err := s.Send(w); err != nil {
 				return err
 			}
 		}

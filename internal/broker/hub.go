@@ -191,7 +191,9 @@ func (h *Hub) onAnnouncement(name, payload string) {
 	if t == nil || !t.init {
 		return
 	}
-	prev, m, err := parseAnnouncement(name, payload)
+	// t.name, not name: the subscribers' cursors hold t.name too, so matching an event to
+	// a cursor's topic compares a pointer rather than the bytes (see join).
+	prev, m, err := parseAnnouncement(t.name, payload)
 	if err != nil {
 		logx.Errorf("broker: %s: %v", name, err)
 		return
@@ -249,6 +251,7 @@ func (h *Hub) join(ctx context.Context, s *Subscriber) ([]eventid.ID, error) {
 		}
 		t.subs[s] = struct{}{}
 		ts[i] = t
+		s.cursor.Topics[i] = t.name // the same bytes, shared with the topic's messages
 	}
 	h.mu.Unlock()
 

@@ -28,28 +28,33 @@ type FrameWriter interface {
 
 // Subscriber is one stream's subscription to one or more topics. Its queue is filled by the
 // hub and drained by the stream's own goroutine, which is the only user of its other methods.
+//
+// The queue is a slice that exists only while events wait in it: an idle stream's
+// subscription costs no queue memory, whatever Options.QueueSize is.
 type Subscriber struct {
 	hub      *Hub
 	cursor   *eventid.Cursor
 	joinedAt []eventid.ID
-	queue    chan *Message
 
-	kickOnce sync.Once
-	kicked   chan struct{}
+	mu       sync.Mutex
+	queue    []*Message // offered, not yet taken
+	inflight []*Message // taken by Next, maybe not written yet: they count as queued
+	spare    []*Message // a written batch's array, reused for the next queue
 	kickErr  error
+	kicked   chan struct{} // made by Kicked, closed by kick
+	ready    chan struct{} // one token: events were queued, or the subscriber was kicked
 
 	idBuf []byte
 }
 
 // Subscribe joins the topics of cursor. Topics with no known position start at their current
 // end. Events after each topic's position reach the subscriber: those already in Redis
-// through Replay, later ones through C.
+// through Replay, later ones through Send (or Next) whenever Ready fires.
 func (h *Hub) Subscribe(ctx context.Context, cursor *eventid.Cursor) (*Subscriber, error) {
 	s := &Subscriber{
 		hub:    h,
 		cursor: cursor,
-		queue:  make(chan *Message, h.opts.QueueSize),
-		kicked: make(chan struct{}),
+		ready:  make(chan struct{}, 1),
 	}
 	at, err := h.join(ctx, s)
 	if err != nil {
@@ -68,35 +73,114 @@ func (h *Hub) Subscribe(ctx context.Context, cursor *eventid.Cursor) (*Subscribe
 // Close leaves every topic.
 func (s *Subscriber) Close() { s.hub.leave(s) }
 
-// C delivers live events. They may repeat what Replay sent; Send skips those.
-func (s *Subscriber) C() <-chan *Message { return s.queue }
+// Ready fires when live events were queued or the subscriber was kicked: call Send (or
+// Next). It may fire when there is nothing left to take.
+func (s *Subscriber) Ready() <-chan struct{} { return s.ready }
 
-// Kicked is closed when the hub gave up on this subscriber; Err tells why.
-func (s *Subscriber) Kicked() <-chan struct{} { return s.kicked }
+// Wake makes Ready fire, for a stream loop that waits on Ready alone and has other reasons
+// to wake up (its context ending, a heartbeat falling due). Any goroutine may call it.
+func (s *Subscriber) Wake() { s.signal() }
 
-// Err is the reason the subscriber was kicked.
-func (s *Subscriber) Err() error { return s.kickErr }
+// Kicked is closed when the hub gave up on this subscriber; Err tells why. Stream loops need
+// not watch it: Send and Next return the reason once it happened.
+func (s *Subscriber) Kicked() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kicked == nil {
+		s.kicked = make(chan struct{})
+		if s.kickErr != nil {
+			close(s.kicked)
+		}
+	}
+	return s.kicked
+}
+
+// Err is the reason the subscriber was kicked, nil while it was not.
+func (s *Subscriber) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kickErr
+}
 
 // Cursor is the position reached in every topic.
 func (s *Subscriber) Cursor() *eventid.Cursor { return s.cursor }
 
+// offer queues m, or kicks the subscriber when QueueSize events already wait for it.
 func (s *Subscriber) offer(m *Message) {
-	select {
-	case s.queue <- m:
-	default:
+	s.mu.Lock()
+	if s.kickErr != nil {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.queue)+len(s.inflight) >= s.hub.opts.QueueSize {
+		s.mu.Unlock()
 		s.kick(ErrSlowConsumer)
+		return
+	}
+	if s.queue == nil && s.spare != nil {
+		s.queue, s.spare = s.spare, nil
+	}
+	s.queue = append(s.queue, m)
+	first := len(s.queue) == 1
+	s.mu.Unlock()
+	if first {
+		s.signal()
+	}
+}
+
+func (s *Subscriber) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
 	}
 }
 
 func (s *Subscriber) kick(err error) {
-	s.kickOnce.Do(func() {
-		s.kickErr = err
-		if errors.Is(err, ErrSlowConsumer) {
-			metrics.SlowDisconnects.Inc()
-		}
+	s.mu.Lock()
+	if s.kickErr != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.kickErr = err
+	if s.kicked != nil {
 		close(s.kicked)
-	})
+	}
+	s.mu.Unlock()
+	if errors.Is(err, ErrSlowConsumer) {
+		metrics.SlowDisconnects.Inc()
+	}
+	s.signal()
 }
+
+// Next takes every queued event, or returns why the subscriber was kicked. The slice is
+// valid until the next call. Taken events still count against QueueSize until then, so a
+// stream that cannot write them falls behind as before.
+func (s *Subscriber) Next() ([]*Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kickErr != nil {
+		return nil, s.kickErr
+	}
+	s.recycle()
+	s.inflight, s.queue = s.queue, nil
+	return s.inflight, nil
+}
+
+// recycle lets the events of the batch in flight go and keeps its array, if small, for the
+// next queue: an idle stream keeps at most spareCap pointers. s.mu is held.
+func (s *Subscriber) recycle() {
+	if s.inflight == nil {
+		return
+	}
+	clear(s.inflight)
+	if s.spare == nil && cap(s.inflight) <= spareCap {
+		s.spare = s.inflight[:0]
+	}
+	s.inflight = nil
+}
+
+// spareCap bounds the queue array a subscriber keeps between batches.
+const spareCap = 16
 
 // Reset reasons: why a resume position could not be honoured exactly.
 const (
@@ -153,8 +237,9 @@ func (s *Subscriber) replayTopic(ctx context.Context, w FrameWriter, i int) erro
 				}
 			}
 		}
+		now := time.Now()
 		for _, m := range p.messages {
-			if err := s.write(w, m); err != nil {
+			if err := s.write(w, m, now); err != nil {
 				return err
 			}
 		}
@@ -179,29 +264,34 @@ func (s *Subscriber) writeReset(w FrameWriter, i int, reason string, to eventid.
 	return w.WriteFrame(s.idText(), m.Body)
 }
 
-// Send writes m and whatever else is already queued (up to a batch), then flushes once.
-func (s *Subscriber) Send(w FrameWriter, m *Message) error {
-	for n := 1; ; n++ {
-		if err := s.write(w, m); err != nil {
+// Send writes every queued event, flushing after each maxBatch of them and at the end, so
+// queued events share a flush (one system call). It returns the reason the subscriber was
+// kicked, if it was. Events the subscriber is already past (Replay sent them) are skipped.
+func (s *Subscriber) Send(w FrameWriter) error {
+	batch, err := s.Next()
+	if err != nil || len(batch) == 0 {
+		return err
+	}
+	now := time.Now()
+	for i, m := range batch {
+		if err := s.write(w, m, now); err != nil {
 			return err
 		}
-		if n == maxBatch {
-			break
-		}
-		var more bool
-		select {
-		case m, more = <-s.queue:
-		default:
-		}
-		if !more {
-			break
+		if (i+1)%maxBatch == 0 && i+1 < len(batch) {
+			if err := w.Flush(); err != nil {
+				return err
+			}
 		}
 	}
-	return w.Flush()
+	err = w.Flush()
+	s.mu.Lock()
+	s.recycle()
+	s.mu.Unlock()
+	return err
 }
 
 // write writes m unless the subscriber is already past it in m's topic.
-func (s *Subscriber) write(w FrameWriter, m *Message) error {
+func (s *Subscriber) write(w FrameWriter, m *Message, now time.Time) error {
 	i := s.cursor.Index(m.Topic)
 	if i < 0 || !s.cursor.Positions[i].Less(m.ID) {
 		return nil
@@ -215,7 +305,7 @@ func (s *Subscriber) write(w FrameWriter, m *Message) error {
 		return err
 	}
 	metrics.Delivered.Inc()
-	metrics.DeliveryLag.Observe(lagSeconds(m.ID))
+	metrics.DeliveryLag.Observe(lagSeconds(m.ID, now))
 	return nil
 }
 
@@ -226,8 +316,8 @@ func (s *Subscriber) idText() string {
 	return unsafe.String(unsafe.SliceData(s.idBuf), len(s.idBuf))
 }
 
-func lagSeconds(id eventid.ID) float64 {
-	lag := time.Now().UnixMilli() - int64(id.Ms)
+func lagSeconds(id eventid.ID, now time.Time) float64 {
+	lag := now.UnixMilli() - int64(id.Ms)
 	if lag < 0 {
 		lag = 0
 	}
@@ -241,7 +331,7 @@ func (s *Subscriber) Write(w FrameWriter, m *Message) (bool, error) {
 	if i < 0 || !s.cursor.Positions[i].Less(m.ID) {
 		return false, nil
 	}
-	return true, s.write(w, m)
+	return true, s.write(w, m, time.Now())
 }
 
 // Missed returns the events each topic holds after the cursor, for streams that handle

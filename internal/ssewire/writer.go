@@ -2,8 +2,10 @@ package ssewire
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +22,9 @@ const maxKeptBuffer = 32 << 10
 // written, so that the caller can still answer with an ordinary HTTP error.
 var ErrNotOpen = errors.New("ssewire: stream not open")
 
+// ErrDetached is returned by a Writer whose stream Detach handed to another Writer.
+var ErrDetached = errors.New("ssewire: stream detached: write through the Writer Detach returned")
+
 // errUnterminatedBody guards WriteFrame against a body that was not made by AppendBody:
 // without its final LF the frame's blank line would not be blank, and the event would
 // merge with the next one.
@@ -29,15 +34,26 @@ var errUnterminatedBody = errors.New("ssewire: body does not end in LF (render i
 type Options struct {
 	Retry     time.Duration // sent as "retry: <ms>\n" on Open; 0 means do not send
 	Heartbeat time.Duration // interval of heartbeat comments; 0 means DefaultHeartbeat
+	// Detachable prepares the response for Detach: Open asks net/http for a body that is
+	// not chunked and ends when the connection closes (Transfer-Encoding: identity, which
+	// net/http turns into "Connection: close" on HTTP/1.1 and drops on HTTP/2), the setup
+	// the Server-Sent Events specification itself recommends.
+	Detachable bool
 }
 
-// Writer writes one Server-Sent Events stream to an http.ResponseWriter.
+// Writer writes one Server-Sent Events stream to an http.ResponseWriter, or, once detached,
+// straight to the connection (see Detach).
 //
 // Writer is not safe for concurrent use: one goroutine (the stream's loop) owns it.
 type Writer struct {
 	rw   http.ResponseWriter
 	rc   *http.ResponseController
 	opts Options
+
+	// conn is the connection of a Writer made by Detach. Frames then gather in buf until
+	// Flush writes them in one system call.
+	conn       net.Conn
+	handedOver bool // Detach gave the stream to another Writer
 
 	// buf holds the frame being written. It is kept between calls so that steady-state
 	// writes do not allocate, and each frame goes out in a single Write.
@@ -46,6 +62,11 @@ type Writer struct {
 	ticker *time.Ticker
 	opened bool
 	closed bool
+
+	// After NotifyHeartbeats: a timer instead of the ticker.
+	hbTimer *time.Timer
+	hbDue   atomic.Bool
+	hbWake  func()
 }
 
 // NewWriter returns a Writer for w. It writes nothing until Open.
@@ -72,6 +93,9 @@ func (w *Writer) Open() error {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	h.Del("Content-Length")
+	if w.opts.Detachable {
+		h.Set("Transfer-Encoding", "identity")
+	}
 	w.rw.WriteHeader(http.StatusOK)
 	if !w.closed {
 		w.ticker = time.NewTicker(w.heartbeatInterval())
@@ -108,8 +132,14 @@ func (w *Writer) heartbeatInterval() time.Duration {
 func (w *Writer) Opened() bool { return w.opened }
 
 // Header is the response's header map, for headers the stream's logic adds before Open
-// (cookies, for instance).
-func (w *Writer) Header() http.Header { return w.rw.Header() }
+// (cookies, for instance). A detached Writer has sent its headers long ago: its map is
+// empty and goes nowhere.
+func (w *Writer) Header() http.Header {
+	if w.rw == nil {
+		return http.Header{}
+	}
+	return w.rw.Header()
+}
 
 // Heartbeats fires every Options.Heartbeat after Open. It is nil before Open and after
 // Close, so a select on it blocks instead of firing.
@@ -121,7 +151,37 @@ func (w *Writer) Heartbeats() <-chan time.Time {
 }
 
 // Heartbeat writes the comment ":\n\n" and flushes. Clients ignore it; proxies see traffic.
-func (w *Writer) Heartbeat() error { return w.Comment("") }
+func (w *Writer) Heartbeat() error {
+	if w.hbTimer != nil && w.hbDue.Swap(false) {
+		w.hbTimer.Reset(w.heartbeatInterval())
+	}
+	return w.Comment("")
+}
+
+// NotifyHeartbeats makes the Writer call wake (from a goroutine of its own) when a
+// heartbeat is due, instead of sending on Heartbeats, which then stays silent: a loop that
+// already waits on one channel, a subscriber's, can wait on that one alone, which costs
+// less than a select on several for every event it sends. HeartbeatDue tells the loop that
+// it must send one; Heartbeat starts the next interval. Call it after Open.
+func (w *Writer) NotifyHeartbeats(wake func()) {
+	if !w.opened || w.closed || w.hbTimer != nil {
+		return
+	}
+	if w.ticker != nil {
+		w.ticker.Stop()
+		w.ticker = nil
+	}
+	w.hbWake = wake
+	w.hbTimer = time.AfterFunc(w.heartbeatInterval(), w.heartbeatDue)
+}
+
+func (w *Writer) heartbeatDue() {
+	w.hbDue.Store(true)
+	w.hbWake()
+}
+
+// HeartbeatDue reports whether a heartbeat is due (see NotifyHeartbeats).
+func (w *Writer) HeartbeatDue() bool { return w.hbDue.Load() }
 
 // Comment writes the comment ": <text>\n\n" (":\n\n" when text is "") and flushes.
 // Text containing CR, LF or NUL is refused with ErrInvalidField and nothing is written.
@@ -135,7 +195,7 @@ func (w *Writer) Comment(text string) error {
 	if !w.opened {
 		return ErrNotOpen
 	}
-	b := append(w.buf[:0], ':')
+	b := append(w.pending(), ':')
 	if text != "" {
 		b = append(b, ' ')
 		b = append(b, text...)
@@ -167,7 +227,7 @@ func (w *Writer) WriteFrame(id string, body []byte) error {
 	if !w.opened {
 		return ErrNotOpen
 	}
-	b := appendID(w.buf[:0], id)
+	b := appendID(w.pending(), id)
 	b = append(b, body...)
 	b = append(b, '\n')
 	return w.write(b)
@@ -187,10 +247,19 @@ func (w *Writer) WriteEvent(id, event string, data []byte) error {
 	if !w.opened {
 		return ErrNotOpen
 	}
-	b := appendID(w.buf[:0], id)
+	b := appendID(w.pending(), id)
 	b, _ = AppendBody(b, event, data) // cannot fail: event was checked above
 	b = append(b, '\n')
 	return w.write(b)
+}
+
+// pending is where the next frame is appended: after the frames a detached Writer has not
+// flushed yet, or at the start of the buffer.
+func (w *Writer) pending() []byte {
+	if w.conn != nil {
+		return w.buf
+	}
+	return w.buf[:0]
 }
 
 func appendID(dst []byte, id string) []byte {
@@ -204,7 +273,20 @@ func appendID(dst []byte, id string) []byte {
 
 // write sends b in one Write and keeps it as the buffer for the next frame unless it grew
 // past maxKeptBuffer. The error of a write to a client that went away is returned as is.
+//
+// A detached Writer keeps b, which is what was pending plus the new frame, for Flush to
+// send in one system call; only past maxKeptBuffer does it write at once.
 func (w *Writer) write(b []byte) error {
+	if w.handedOver {
+		return ErrDetached
+	}
+	if w.conn != nil {
+		w.buf = b
+		if len(b) > maxKeptBuffer {
+			return w.flushConn()
+		}
+		return nil
+	}
 	_, err := w.rw.Write(b)
 	if cap(b) > maxKeptBuffer {
 		w.buf = nil
@@ -222,15 +304,93 @@ func (w *Writer) Flush() error {
 	if !w.opened {
 		return ErrNotOpen
 	}
+	if w.handedOver {
+		return ErrDetached
+	}
+	if w.conn != nil {
+		return w.flushConn()
+	}
 	return w.rc.Flush()
 }
 
+// flushConn writes what a detached Writer gathered, in one system call.
+func (w *Writer) flushConn() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	_, err := w.conn.Write(w.buf)
+	if cap(w.buf) > maxKeptBuffer {
+		w.buf = nil
+	} else {
+		w.buf = w.buf[:0]
+	}
+	return err
+}
+
+// Detach takes the stream's connection over from net/http, so that the handler can return
+// while the stream goes on, in a goroutine of the caller's. A stream that lives in its
+// handler keeps that goroutine's stack (deep, under go-zero's middleware chain), net/http's
+// read and write buffers and the request's objects for as long as it is open: most of what
+// an idle stream costs. A detached stream keeps its connection and this Writer.
+//
+// Call it after Open, once what must go through the handler has been flushed. It returns
+// the Writer to use from then on and true. Close that Writer when the stream ends: closing
+// the connection ends the body. The receiver's writes then fail with ErrDetached and its
+// Close does nothing more. gone is called once, from a goroutine of Detach's, when the
+// client closes the connection or the connection fails (and when Close closes it).
+//
+// Detach returns nil and false, and changes nothing, unless Options.Detachable was set and
+// the connection can be taken over: HTTP/2 streams, for one, cannot, and go on in the
+// handler as before.
+func (w *Writer) Detach(gone func()) (*Writer, bool) {
+	if !w.opts.Detachable || !w.opened || w.closed || w.conn != nil || w.handedOver {
+		return nil, false
+	}
+	conn, brw, err := w.rc.Hijack()
+	if err != nil {
+		return nil, false
+	}
+	// What the client sent after its request (an EventSource sends nothing) is dropped with
+	// net/http's buffers; unflushed output there is none, Open and every write flushed.
+	_ = brw
+	_ = conn.SetDeadline(time.Time{})
+	d := &Writer{conn: conn, opts: w.opts, opened: true}
+	if cap(w.buf) <= maxKeptBuffer {
+		d.buf = w.buf[:0]
+	}
+	w.Close()
+	w.buf = nil
+	w.handedOver = true
+	d.ticker = time.NewTicker(d.heartbeatInterval())
+	go watch(conn, gone)
+	return d, true
+}
+
+// watch reads the connection of a detached stream until the client closes it (an SSE
+// client sends nothing after its request; whatever it sends is dropped).
+func watch(conn net.Conn, gone func()) {
+	var b [1]byte
+	for {
+		if _, err := conn.Read(b[:]); err != nil {
+			gone()
+			return
+		}
+	}
+}
+
 // Close stops the heartbeat ticker. It may be called more than once, and before Open.
-// It does not end the response: that happens when the handler returns.
+// It does not end the response: that happens when the handler returns. A Writer made by
+// Detach closes its connection, which ends the response.
 func (w *Writer) Close() {
 	w.closed = true
 	if w.ticker != nil {
 		w.ticker.Stop()
 		w.ticker = nil
+	}
+	if w.hbTimer != nil {
+		w.hbTimer.Stop()
+	}
+	if w.conn != nil {
+		_ = w.conn.Close()
 	}
 }

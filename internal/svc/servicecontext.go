@@ -101,7 +101,7 @@ func (s *ServiceContext) Close() {
 
 // StreamOptions configure every SSE writer.
 func (s *ServiceContext) StreamOptions() ssewire.Options {
-	return ssewire.Options{Retry: s.Config.Stream.Retry, Heartbeat: s.Config.Stream.Heartbeat}
+	return ssewire.Options{Retry: s.Config.Stream.Retry, Heartbeat: s.Config.Stream.Heartbeat, Detachable: true}
 }
 
 // PingRedis is the health probe of the dev server.

@@ -53,12 +53,12 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, w *ssewire.Writer) erro
 		return apierr.Internal(err)
 	}
 
-	ctx, release, err := l.svcCtx.OpenStream(l.ctx, "address:"+clientip.FromContext(l.ctx))
+	st, err := l.svcCtx.StartStream(l.ctx, "address:"+clientip.FromContext(l.ctx))
 	if err != nil {
 		return err
 	}
-	defer release()
-	l.ctx = ctx // from here on, shutting the server down ends the stream too
+	defer st.End()
+	l.ctx = st.Context() // from here on, shutting the server down ends the stream too
 
 	cursor := eventid.NewCursor([]string{topic})
 	cursor.Set(0, pos)
@@ -66,7 +66,7 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, w *ssewire.Writer) erro
 	if err != nil {
 		return apierr.Unavailable("event source not ready: " + err.Error())
 	}
-	defer sub.Close()
+	st.Defer(sub.Close)
 
 	// Transitions made between reading the session and subscribing.
 	missed, err := sub.Missed(l.ctx)
@@ -85,26 +85,10 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, w *ssewire.Writer) erro
 	if sess.State.Terminal() {
 		return w.Flush()
 	}
-	deadline := time.NewTimer(time.Until(sess.ExpiresAt))
-	defer deadline.Stop()
-	// send writes one transition; done is true after the terminal one.
-	send := func(m *broker.Message) (done bool, err error) {
-		written, err := sub.Write(w, m)
-		if err != nil || !written {
-			return false, err
-		}
-		state := qrlogin.State(m.Event)
-		if state == qrlogin.Scanned {
-			// A scan shortens the deadline to the confirm window.
-			if sess, err = l.svcCtx.QR.Get(l.ctx, sess.ID); err != nil {
-				return false, err
-			}
-			deadline.Reset(time.Until(sess.ExpiresAt))
-		}
-		return state.Terminal(), nil
-	}
+	s := &qrStream{l: l, sub: sub, sess: sess, deadline: time.NewTimer(time.Until(sess.ExpiresAt))}
+	st.Defer(func() { s.deadline.Stop() })
 	for _, m := range missed {
-		if done, err := send(m); done || err != nil {
+		if done, err := s.send(w, m); done || err != nil {
 			_ = w.Flush()
 			return err
 		}
@@ -112,6 +96,38 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, w *ssewire.Writer) erro
 	if err := w.Flush(); err != nil {
 		return err
 	}
+	return st.Run(w, "QrEventsHandler", s.loop)
+}
+
+// qrStream is the state of one browser's QR stream after it opened.
+type qrStream struct {
+	l        *QrEventsLogic
+	sub      *broker.Subscriber
+	sess     *qrlogin.Session
+	deadline *time.Timer
+}
+
+// send writes one transition; done is true after the terminal one.
+func (s *qrStream) send(w *ssewire.Writer, m *broker.Message) (done bool, err error) {
+	written, err := s.sub.Write(w, m)
+	if err != nil || !written {
+		return false, err
+	}
+	state := qrlogin.State(m.Event)
+	if state == qrlogin.Scanned {
+		// A scan shortens the deadline to the confirm window.
+		if s.sess, err = s.l.svcCtx.QR.Get(s.l.ctx, s.sess.ID); err != nil {
+			return false, err
+		}
+		s.deadline.Reset(time.Until(s.sess.ExpiresAt))
+	}
+	return state.Terminal(), nil
+}
+
+// loop forwards transitions until the terminal one, the client leaves or the server shuts
+// down; at the session's deadline it expires the session.
+func (s *qrStream) loop(w *ssewire.Writer) error {
+	l := s.l
 	for {
 		select {
 		case <-l.ctx.Done():
@@ -120,15 +136,22 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, w *ssewire.Writer) erro
 			if err := w.Heartbeat(); err != nil {
 				return err
 			}
-		case <-sub.Kicked():
-			return sub.Err()
-		case <-deadline.C:
+		case <-s.deadline.C:
 			// The expired event comes back through the subscription, like any other.
-			if _, err := l.svcCtx.QR.Expire(l.ctx, sess.ID); err != nil {
+			if _, err := l.svcCtx.QR.Expire(l.ctx, s.sess.ID); err != nil {
 				return err
 			}
-		case m := <-sub.C():
-			done, err := send(m)
+		case <-s.sub.Ready():
+			batch, err := s.sub.Next() // a kicked subscriber gets its reason
+			if err != nil {
+				return err
+			}
+			done := false
+			for _, m := range batch {
+				if done, err = s.send(w, m); done || err != nil {
+					break
+				}
+			}
 			if ferr := w.Flush(); err == nil {
 				err = ferr
 			}

@@ -1,0 +1,131 @@
+package ssewire
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A detached stream goes on after its handler returned: frames, flushes and heartbeats go
+// straight to the connection, in the same bytes, and closing the Writer ends the body.
+func TestDetachedStreamOverRealConnection(t *testing.T) {
+	ctx := testContext(t)
+	gone := make(chan struct{})
+	detached := make(chan *Writer, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := NewWriter(rw, Options{Heartbeat: 10 * time.Millisecond, Detachable: true})
+		defer w.Close() // as the generated handler does: must not end the detached stream
+		if err := w.Open(); err != nil {
+			t.Errorf("Open: %v", err)
+			return
+		}
+		d, ok := w.Detach(func() { close(gone) })
+		if !ok {
+			t.Error("Detach refused an HTTP/1.1 connection")
+			return
+		}
+		if err := w.WriteFrame("x", nil); err != ErrDetached {
+			t.Errorf("WriteFrame after Detach = %v, want ErrDetached", err)
+		}
+		if err := w.Flush(); err != ErrDetached {
+			t.Errorf("Flush after Detach = %v, want ErrDetached", err)
+		}
+		detached <- d
+	}))
+	t.Cleanup(srv.Close)
+
+	resp := get(t, ctx, srv.URL)
+	if resp.TransferEncoding != nil || !resp.Close {
+		t.Errorf("transfer encoding %v, close %v: want an unframed body ended by closing", resp.TransferEncoding, resp.Close)
+	}
+	d := <-detached
+	wake := make(chan struct{}, 1)
+	d.NotifyHeartbeats(func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	})
+	if err := d.WriteFrame("1-0", benchBody); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WriteFrame("2-0", benchBody); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	<-wake
+	if !d.HeartbeatDue() {
+		t.Fatal("woken without a heartbeat due")
+	}
+	if err := d.Heartbeat(); err != nil {
+		t.Fatal(err)
+	}
+	if d.HeartbeatDue() {
+		t.Fatal("the heartbeat is still due after it was sent")
+	}
+	d.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ": ok\n\n" + "id: 1-0\n" + string(benchBody) + "\n" + "id: 2-0\n" + string(benchBody) + "\n" + ":\n\n"
+	if string(body) != want {
+		t.Fatalf("body:\n%q\nwant:\n%q", body, want)
+	}
+	select {
+	case <-gone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("gone was not called after the connection closed")
+	}
+}
+
+// The client leaving is noticed without any write.
+func TestDetachedStreamNoticesTheClientLeaving(t *testing.T) {
+	ctx := testContext(t)
+	gone := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := NewWriter(rw, Options{Heartbeat: time.Hour, Detachable: true})
+		defer w.Close()
+		if err := w.Open(); err != nil {
+			t.Errorf("Open: %v", err)
+			return
+		}
+		if _, ok := w.Detach(func() { close(gone) }); !ok {
+			t.Error("Detach refused an HTTP/1.1 connection")
+		}
+	}))
+	t.Cleanup(srv.Close)
+	resp := get(t, ctx, srv.URL)
+	line, _ := bufio.NewReader(resp.Body).ReadString('\n')
+	if !strings.HasPrefix(line, ": ok") {
+		t.Fatalf("first line %q", line)
+	}
+	resp.Body.Close()
+	select {
+	case <-gone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("gone was not called after the client left")
+	}
+}
+
+// Without Options.Detachable nothing changes: no Detach, the usual chunked response.
+func TestNoDetachUnlessDetachable(t *testing.T) {
+	rec := httptest.NewRecorder()
+	w := NewWriter(rec, Options{})
+	defer w.Close()
+	if err := w.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := w.Detach(func() {}); ok {
+		t.Fatal("detached without Options.Detachable")
+	}
+	if te := rec.Header().Get("Transfer-Encoding"); te != "" {
+		t.Fatalf("Transfer-Encoding %q set without Options.Detachable", te)
+	}
+}
