@@ -237,10 +237,13 @@ func (b *bench) run() ([]result, error) {
 			build := exec.CommandContext(b.ctx, "go", "build", "-o", o.bin, "github.com/sseapi/sse-api")
 			build.Stdout, build.Stderr = os.Stderr, os.Stderr
 			if err := build.Run(); err != nil {
-				return nil, fmt.Errorf("building sse-api: %w", err)
+				return nil, fmt.Errorf("building sse-api (run from the sse-api module, or pass -bin): %w", err)
 			}
 			b.o.bin = o.bin
 		}
+	}
+	if b.redis == "" && o.redisAddr != "" {
+		b.redis = o.redisAddr // -url: the Redis that instance uses, for INFO commandstats
 	}
 	if b.redis != "" {
 		b.rdb = redis.NewClient(&redis.Options{Addr: b.redis})
