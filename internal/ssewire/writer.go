@@ -131,16 +131,6 @@ func (w *Writer) heartbeatInterval() time.Duration {
 // being an event stream.
 func (w *Writer) Opened() bool { return w.opened }
 
-// Header is the response's header map, for headers the stream's logic adds before Open
-// (cookies, for instance). A detached Writer has sent its headers long ago: its map is
-// empty and goes nowhere.
-func (w *Writer) Header() http.Header {
-	if w.rw == nil {
-		return http.Header{}
-	}
-	return w.rw.Header()
-}
-
 // Heartbeats fires every Options.Heartbeat after Open. It is nil before Open and after
 // Close, so a select on it blocks instead of firing.
 func (w *Writer) Heartbeats() <-chan time.Time {

@@ -123,18 +123,13 @@ func Allow(ctx context.Context, l *limit.PeriodLimit, key string) (bool, error) 
 	return code != limit.OverQuota, nil
 }
 
-// OpenStream admits a stream held by holder (a uid, or an address for anonymous clients)
-// under the instance's limits. The returned context also ends when the server shuts down;
-// release must be called when the stream ends.
-func (s *ServiceContext) OpenStream(ctx context.Context, holder string) (context.Context, func(), error) {
-	ctx, release, err := s.Streams.Open(ctx, holder)
-	switch {
-	case errors.Is(err, streams.ErrShuttingDown):
-		return nil, nil, apierr.Unavailable(err.Error())
-	case err != nil:
-		return nil, nil, apierr.TooManyRequests(err.Error())
+// User is the authenticated user of a route behind go-zero's JWT middleware, or a 401.
+func User(ctx context.Context) (auth.Identity, error) {
+	who, ok := auth.FromContext(ctx)
+	if !ok {
+		return auth.Identity{}, apierr.Unauthorized("the token has no uid claim")
 	}
-	return ctx, release, nil
+	return who, nil
 }
 
 // RunOptions make go-zero answer its own errors (401, 404, 405) in the service's JSON shape.

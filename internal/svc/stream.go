@@ -2,11 +2,14 @@ package svc
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/zeromicro/go-zero/core/logc"
 
+	"github.com/sseapi/sse-api/internal/apierr"
 	"github.com/sseapi/sse-api/internal/ssewire"
+	"github.com/sseapi/sse-api/internal/streams"
 )
 
 // StreamRun is one admitted stream, from its admission to its end, wherever it runs. It
@@ -24,14 +27,18 @@ type StreamRun struct {
 	detached bool
 }
 
-// StartStream admits a stream held by holder, as OpenStream does. Its context ends at
+// StartStream admits a stream held by holder (a uid, or an address for anonymous clients)
+// under the instance's limits (429 over them, 503 while shutting down). Its context ends at
 // shutdown, when the stream is released, and, while the stream runs in its handler, when
 // the request ends; once detached, when the client closes the connection. Defer End in the
 // handler.
 func (s *ServiceContext) StartStream(req context.Context, holder string) (*StreamRun, error) {
-	ctx, release, err := s.OpenStream(context.WithoutCancel(req), holder)
-	if err != nil {
-		return nil, err
+	ctx, release, err := s.Streams.Open(context.WithoutCancel(req), holder)
+	switch {
+	case errors.Is(err, streams.ErrShuttingDown):
+		return nil, apierr.Unavailable(err.Error())
+	case err != nil:
+		return nil, apierr.TooManyRequests(err.Error())
 	}
 	return &StreamRun{ctx: ctx, release: release, stop: context.AfterFunc(req, release)}, nil
 }

@@ -28,10 +28,11 @@ func NewCancelFromPhoneLogic(ctx context.Context, svcCtx *svc.ServiceContext) *C
 }
 
 func (l *CancelFromPhoneLogic) CancelFromPhone(req *types.QrPhoneReq) (*types.QrStateResp, error) {
-	uid, err := phoneUser(l.ctx)
+	who, err := svc.User(l.ctx)
 	if err != nil {
 		return nil, err
 	}
+	uid := who.UID
 	sess, err := l.svcCtx.QR.CancelByPhone(l.ctx, req.Id, uid)
 	if err != nil {
 		return nil, fail(l.ctx, l.svcCtx, err)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/sseapi/sse-api/internal/apierr"
-	"github.com/sseapi/sse-api/internal/auth"
 	"github.com/sseapi/sse-api/internal/clientip"
 	"github.com/sseapi/sse-api/internal/qrlogin"
 	"github.com/sseapi/sse-api/internal/svc"
@@ -70,15 +69,6 @@ func fail(ctx context.Context, svcCtx *svc.ServiceContext, err error) error {
 	default:
 		return apierr.Internal(err)
 	}
-}
-
-// phoneUser is the app user a phone request acts for (go-zero's JWT middleware verified it).
-func phoneUser(ctx context.Context) (string, error) {
-	who, ok := auth.FromContext(ctx)
-	if !ok {
-		return "", apierr.Unauthorized("the token has no uid claim")
-	}
-	return who.UID, nil
 }
 
 // browserSession loads a session for the browser that owns it.

@@ -28,10 +28,11 @@ func NewScanSessionLogic(ctx context.Context, svcCtx *svc.ServiceContext) *ScanS
 }
 
 func (l *ScanSessionLogic) ScanSession(req *types.QrPhoneReq) (*types.QrScanResp, error) {
-	uid, err := phoneUser(l.ctx)
+	who, err := svc.User(l.ctx)
 	if err != nil {
 		return nil, err
 	}
+	uid := who.UID
 	sess, err := l.svcCtx.QR.Scan(l.ctx, req.Id, uid, maskedHint(uid))
 	if err != nil {
 		return nil, fail(l.ctx, l.svcCtx, err)

@@ -10,7 +10,6 @@ import (
 	"github.com/zeromicro/go-zero/core/logx"
 
 	"github.com/sseapi/sse-api/internal/apierr"
-	"github.com/sseapi/sse-api/internal/auth"
 	"github.com/sseapi/sse-api/internal/svc"
 	"github.com/sseapi/sse-api/internal/types"
 )
@@ -31,9 +30,9 @@ func NewCreateTicketLogic(ctx context.Context, svcCtx *svc.ServiceContext) *Crea
 }
 
 func (l *CreateTicketLogic) CreateTicket(req *types.TicketReq) (*types.TicketResp, error) {
-	who, ok := auth.FromContext(l.ctx)
-	if !ok {
-		return nil, apierr.Unauthorized("the token has no uid claim")
+	who, err := svc.User(l.ctx)
+	if err != nil {
+		return nil, err
 	}
 	topics, err := cleanTopics(req.Topics, l.svcCtx.Config.Limits.MaxTopicsPerStream)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/sseapi/sse-api/internal/broker"
 	"github.com/sseapi/sse-api/internal/clientip"
 	"github.com/sseapi/sse-api/internal/eventid"
+	"github.com/sseapi/sse-api/internal/respond"
 	"github.com/sseapi/sse-api/internal/ssewire"
 	"github.com/sseapi/sse-api/internal/svc"
 	"github.com/sseapi/sse-api/internal/types"
@@ -87,7 +88,7 @@ func (l *EventsLogic) Events(req *types.EventsReq, w *ssewire.Writer) error {
 	}
 	st.Defer(sub.Close)
 
-	until, err := l.lifetime(grant, w.Header())
+	until, err := l.lifetime(grant)
 	if err != nil {
 		return apierr.Internal(err)
 	}
@@ -157,7 +158,7 @@ func (l *EventsLogic) authenticate(req *types.EventsReq) (auth.Grant, error) {
 
 // lifetime returns how long the stream may last (0: no bound): until its token expires, or,
 // for a ticket's stream, half its resume cookie's life, whose renewal it sets here.
-func (l *EventsLogic) lifetime(grant auth.Grant, header http.Header) (time.Duration, error) {
+func (l *EventsLogic) lifetime(grant auth.Grant) (time.Duration, error) {
 	var until time.Duration
 	switch grant.Via {
 	case auth.ViaTicket, auth.ViaResume:
@@ -166,7 +167,7 @@ func (l *EventsLogic) lifetime(grant auth.Grant, header http.Header) (time.Durat
 		if err != nil {
 			return 0, err
 		}
-		header.Add("Set-Cookie", cookie.String())
+		respond.SetCookie(l.ctx, cookie)
 		until = a.ResumeTTL / 2
 	case auth.ViaBearer, auth.ViaCookie:
 		if grant.Expires.IsZero() {
@@ -178,5 +179,3 @@ func (l *EventsLogic) lifetime(grant auth.Grant, header http.Header) (time.Durat
 	}
 	return max(until, time.Nanosecond), nil
 }
-
-var _ broker.FrameWriter = (*ssewire.Writer)(nil)

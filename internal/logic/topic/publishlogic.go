@@ -10,7 +10,6 @@ import (
 	"github.com/zeromicro/go-zero/core/logx"
 
 	"github.com/sseapi/sse-api/internal/apierr"
-	"github.com/sseapi/sse-api/internal/auth"
 	"github.com/sseapi/sse-api/internal/metrics"
 	"github.com/sseapi/sse-api/internal/middleware"
 	"github.com/sseapi/sse-api/internal/svc"
@@ -34,9 +33,9 @@ func NewPublishLogic(ctx context.Context, svcCtx *svc.ServiceContext) *PublishLo
 }
 
 func (l *PublishLogic) Publish(req *types.PublishReq) (*types.PublishResp, error) {
-	who, ok := auth.FromContext(l.ctx)
-	if !ok {
-		return nil, apierr.Unauthorized("the token has no uid claim")
+	who, err := svc.User(l.ctx)
+	if err != nil {
+		return nil, err
 	}
 	body, ok := middleware.PublishBodyFrom(l.ctx)
 	if !ok {
