@@ -20,6 +20,7 @@ import (
 	"github.com/sseapi/sse-api/internal/devserver"
 	"github.com/sseapi/sse-api/internal/handler"
 	"github.com/sseapi/sse-api/internal/logredact"
+	"github.com/sseapi/sse-api/internal/middleware"
 	"github.com/sseapi/sse-api/internal/svc"
 	"github.com/sseapi/sse-api/internal/web"
 )
@@ -34,11 +35,8 @@ func main() {
 	logx.MustSetup(c.Log)
 	// Some go-zero middlewares log whole requests, credentials included.
 	logredact.Install()
-	// Replaced by internal/accesslog, which keeps credentials out of the logs.
-	c.Middlewares.Log = false
-	// Bodies are bounded by Stream.MaxPayload, with a JSON 413 (internal/bodylimit).
-	c.MaxBytes = 0
-	// Served by internal/devserver, whose /healthz also checks Redis.
+	// The DevServer block is served by internal/devserver, whose probes also check Redis;
+	// go-zero's own dev server has no way to add them, so it must not start a second one.
 	dev := c.DevServer
 	c.DevServer.Enabled = false
 
@@ -70,6 +68,9 @@ func main() {
 
 	fmt.Printf("Starting server at %s:%d...\n", c.Host, c.Port)
 	server.StartWithOpts(func(s *http.Server) {
+		// Bodies are bounded before any of go-zero's middlewares runs, with the service's
+		// JSON answer (go-zero's own MaxBytes check answers a bare 413).
+		s.Handler = middleware.MaxBytes(c.RestConf)(s.Handler)
 		// The SSE group's timeout of 0 clears the server's read and write timeouts; bound
 		// what a slow client may hold without them.
 		s.ReadHeaderTimeout = time.Duration(c.Timeout) * time.Millisecond

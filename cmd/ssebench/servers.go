@@ -110,6 +110,8 @@ Log:
   Encoding: plain
   Level: {{.LogLevel}}
   Stat: false
+Middlewares:
+  Log: false
 Shutdown:
   WrapUpTime: 1s
   WaitTime: 5s

@@ -60,6 +60,7 @@ func TestTokensRefuseWhatIsNotAnHS256AccessToken(t *testing.T) {
 	if err != nil || id.UID != "u" || !id.Subscribe.Match("a:1") || id.Expires.IsZero() {
 		t.Fatalf("Identity(good) = %+v, %v", id, err)
 	}
+	hour := time.Now().Add(time.Hour).Unix()
 	sign := func(method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
 		s, err := jwt.NewWithClaims(method, claims).SignedString(key)
 		if err != nil {
@@ -69,12 +70,14 @@ func TestTokensRefuseWhatIsNotAnHS256AccessToken(t *testing.T) {
 	}
 	bad := map[string]string{
 		"expired":        sign(jwt.SigningMethodHS256, []byte("secret-0123456789"), jwt.MapClaims{"uid": "u", "exp": time.Now().Add(-time.Minute).Unix()}),
-		"other secret":   sign(jwt.SigningMethodHS256, []byte("another-secret"), jwt.MapClaims{"uid": "u"}),
-		"HS512":          sign(jwt.SigningMethodHS512, []byte("secret-0123456789"), jwt.MapClaims{"uid": "u"}),
-		"alg none":       sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"uid": "u"}),
-		"no uid":         sign(jwt.SigningMethodHS256, []byte("secret-0123456789"), jwt.MapClaims{"sub": "u"}),
-		"numeric uid":    sign(jwt.SigningMethodHS256, []byte("secret-0123456789"), jwt.MapClaims{"uid": 7}),
-		"a resume token": sign(jwt.SigningMethodHS256, []byte("secret-0123456789"), jwt.MapClaims{"uid": "u", "typ": "resume"}),
+		"other secret":   sign(jwt.SigningMethodHS256, []byte("another-secret"), jwt.MapClaims{"uid": "u", "exp": hour}),
+		"HS512":          sign(jwt.SigningMethodHS512, []byte("secret-0123456789"), jwt.MapClaims{"uid": "u", "exp": hour}),
+		"HS384":          sign(jwt.SigningMethodHS384, []byte("secret-0123456789"), jwt.MapClaims{"uid": "u", "exp": hour}),
+		"alg none":       sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"uid": "u", "exp": hour}),
+		"no exp":         sign(jwt.SigningMethodHS256, []byte("secret-0123456789"), jwt.MapClaims{"uid": "u"}),
+		"no uid":         sign(jwt.SigningMethodHS256, []byte("secret-0123456789"), jwt.MapClaims{"sub": "u", "exp": hour}),
+		"numeric uid":    sign(jwt.SigningMethodHS256, []byte("secret-0123456789"), jwt.MapClaims{"uid": 7, "exp": hour}),
+		"a resume token": sign(jwt.SigningMethodHS256, []byte("secret-0123456789"), jwt.MapClaims{"uid": "u", "typ": "resume", "exp": hour}),
 		"garbage":        "not.a.jwt",
 	}
 	for name, tok := range bad {
@@ -84,42 +87,70 @@ func TestTokensRefuseWhatIsNotAnHS256AccessToken(t *testing.T) {
 	}
 }
 
-func TestResumeCookieIsBoundToItsTicket(t *testing.T) {
+func TestMaxTokenTTL(t *testing.T) {
+	tokens := NewTokens("secret-0123456789").WithMaxTTL(time.Hour)
+	short, _ := tokens.Sign(map[string]any{"uid": "u"}, time.Now().Add(time.Minute))
+	long, _ := tokens.Sign(map[string]any{"uid": "u"}, time.Now().Add(2*time.Hour))
+	if _, err := tokens.Identity(short); err != nil {
+		t.Fatalf("a token within MaxTokenTTL: %v", err)
+	}
+	if _, err := tokens.Identity(long); !errors.Is(err, ErrBadToken) {
+		t.Fatalf("a token valid for longer than MaxTokenTTL: %v", err)
+	}
+}
+
+func TestResumeCookieIsBoundToItsTicketAndCredential(t *testing.T) {
 	tokens := NewTokens("secret-0123456789")
 	hash := TicketHash("ticket-one")
-	c, err := tokens.ResumeCookie("u", []string{"a", "b"}, hash, "/v1/events", time.Minute)
+	credential := time.Now().Add(30 * time.Minute).Truncate(time.Second)
+	expires := time.Now().Add(time.Minute)
+	g := ResumeGrant{UID: "u", Topics: []string{"a", "b"}, TicketHash: hash, CredentialExpires: credential}
+	c, err := tokens.ResumeCookie(g, "/v1", expires, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/v1/events" || c.Name != ResumeCookieName(hash) {
+	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.Path != "/v1" || c.Name != ResumeCookieName(hash) {
 		t.Fatalf("cookie %+v", c)
 	}
-	uid, topics, ok := tokens.Resume([]*http.Cookie{c}, hash)
-	if !ok || uid != "u" || len(topics) != 2 {
-		t.Fatalf("Resume = %q %v %v", uid, topics, ok)
+	got, ok := tokens.Resume([]*http.Cookie{c}, hash)
+	if !ok || got.UID != "u" || len(got.Topics) != 2 || !got.CredentialExpires.Equal(credential) {
+		t.Fatalf("Resume = %+v %v", got, ok)
 	}
-	if _, _, ok := tokens.Resume([]*http.Cookie{c}, TicketHash("ticket-two")); ok {
+	if _, ok := tokens.Resume([]*http.Cookie{c}, TicketHash("ticket-two")); ok {
 		t.Fatal("a cookie of another ticket was accepted")
 	}
 	// A resume cookie is no access token.
 	if _, err := tokens.Identity(c.Value); err == nil {
 		t.Fatal("resume cookie accepted as an access token")
 	}
+	plain, _ := tokens.ResumeCookie(g, "/v1", expires, false)
+	if plain.Secure {
+		t.Fatal("Secure without secure cookies")
+	}
 }
 
-func TestTicketsAreSingleUse(t *testing.T) {
+func TestTicketsAreSpentOnce(t *testing.T) {
 	tickets := NewTickets(redistest.Client(t), time.Minute)
 	ctx := context.Background()
-	tk, expires, err := tickets.Issue(ctx, "u", []string{"a"})
+	exp := time.Now().Add(time.Hour).Truncate(time.Second)
+	tk, expires, err := tickets.Issue(ctx, TicketGrant{UID: "u", Topics: []string{"a"}, CredentialExpires: exp})
 	if err != nil || time.Until(expires) <= 0 {
 		t.Fatal(err)
 	}
-	uid, topics, err := tickets.Redeem(ctx, tk)
-	if err != nil || uid != "u" || len(topics) != 1 || topics[0] != "a" {
-		t.Fatalf("Redeem = %q %v %v", uid, topics, err)
+	for range 2 { // looking does not spend it
+		g, err := tickets.Peek(ctx, tk)
+		if err != nil || g.UID != "u" || len(g.Topics) != 1 || g.Topics[0] != "a" || !g.CredentialExpires.Equal(exp) {
+			t.Fatalf("Peek = %+v %v", g, err)
+		}
 	}
-	if _, _, err := tickets.Redeem(ctx, tk); !errors.Is(err, ErrBadTicket) {
-		t.Fatalf("second redemption: %v", err)
+	if err := tickets.Spend(ctx, TicketHash(tk)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tickets.Spend(ctx, TicketHash(tk)); !errors.Is(err, ErrBadTicket) {
+		t.Fatalf("second spend: %v", err)
+	}
+	if _, err := tickets.Peek(ctx, tk); !errors.Is(err, ErrBadTicket) {
+		t.Fatalf("peek after spending: %v", err)
 	}
 	// Only the hash is stored.
 	if n, _ := redistest.Client(t).Exists(ctx, "sse:ticket:"+tk).Result(); n != 0 {

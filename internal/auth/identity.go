@@ -9,6 +9,9 @@ import (
 // UserTopicPrefix starts the topic every authenticated user may read: "user:<uid>".
 const UserTopicPrefix = "user:"
 
+// UserTopic is the topic of user uid's own events.
+func UserTopic(uid string) string { return UserTopicPrefix + uid }
+
 // Identity is who a request acts for.
 type Identity struct {
 	UID       string
@@ -34,7 +37,7 @@ func (id Identity) CanSubscribe(topic string, public Patterns) bool {
 	if !id.Authenticated() {
 		return false
 	}
-	return topic == UserTopicPrefix+id.UID || id.Subscribe.Match(topic)
+	return topic == UserTopic(id.UID) || id.Subscribe.Match(topic)
 }
 
 // Claim names.
@@ -45,21 +48,17 @@ const (
 	claimType      = "typ"
 )
 
-// FromContext reads the identity that go-zero's JWT middleware put into ctx: it stores
-// every non-standard claim under its own name.
+type identityKey struct{}
+
+// WithIdentity returns ctx carrying id, for the logic of the request ctx belongs to.
+func WithIdentity(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}
+
+// FromContext reads the identity that the Authorize middleware put into ctx.
 func FromContext(ctx context.Context) (Identity, bool) {
-	uid, _ := ctx.Value(ClaimUID).(string)
-	if uid == "" {
-		return Identity{}, false
-	}
-	if typ, _ := ctx.Value(claimType).(string); typ != "" {
-		return Identity{}, false // a resume token is not an access token
-	}
-	return Identity{
-		UID:       uid,
-		Publish:   patternsOf(ctx.Value(ClaimPublish)),
-		Subscribe: patternsOf(ctx.Value(ClaimSubscribe)),
-	}, true
+	id, ok := ctx.Value(identityKey{}).(Identity)
+	return id, ok && id.Authenticated()
 }
 
 // patternsOf reads a claim that should be a list of strings; anything else grants nothing.

@@ -9,14 +9,25 @@ import (
 // included, and the ticket is spent by then. So the response that a ticket opened sets a
 // short-lived HttpOnly cookie, bound to that ticket and its topics, which lets the same
 // browser (and only a holder of the cookie) reconnect and resume. Every stream opened with
-// it renews it, and such streams end before it expires so that renewal always happens.
+// it renews it, and such streams end before it expires so that renewal always happens. It
+// never outlives the credential the ticket was issued for: that expiry travels with it.
 
 const (
 	resumeCookiePrefix = "sse_resume_"
 	resumeType         = "resume"
 	claimTicket        = "tid"
 	claimTopics        = "topics"
+	claimCredentialExp = "cexp"
 )
+
+// ResumeGrant is what a resume cookie lets its holder do again.
+type ResumeGrant struct {
+	UID        string
+	Topics     []string
+	TicketHash string
+	// CredentialExpires is when the credential behind the ticket expires (zero: unknown).
+	CredentialExpires time.Time
+}
 
 // ResumeCookieName is per ticket, so several streams in one browser do not overwrite each
 // other's cookie.
@@ -24,32 +35,35 @@ func ResumeCookieName(ticketHash string) string {
 	return resumeCookiePrefix + ticketHash[:16]
 }
 
-// ResumeCookie signs a resume grant for uid on topics, bound to the ticket with ticketHash.
-func (t *Tokens) ResumeCookie(uid string, topics []string, ticketHash, path string, ttl time.Duration) (*http.Cookie, error) {
-	expires := time.Now().Add(ttl)
-	value, err := t.Sign(map[string]any{
+// ResumeCookie signs g into a cookie that expires at expires, scoped to path.
+func (t *Tokens) ResumeCookie(g ResumeGrant, path string, expires time.Time, secure bool) (*http.Cookie, error) {
+	claims := map[string]any{
 		claimType:   resumeType,
-		ClaimUID:    uid,
-		claimTopics: topics,
-		claimTicket: ticketHash,
-	}, expires)
+		ClaimUID:    g.UID,
+		claimTopics: g.Topics,
+		claimTicket: g.TicketHash,
+	}
+	if !g.CredentialExpires.IsZero() {
+		claims[claimCredentialExp] = g.CredentialExpires.Unix()
+	}
+	value, err := t.Sign(claims, expires)
 	if err != nil {
 		return nil, err
 	}
 	return &http.Cookie{
-		Name:     ResumeCookieName(ticketHash),
+		Name:     ResumeCookieName(g.TicketHash),
 		Value:    value,
 		Path:     path,
 		Expires:  expires,
-		MaxAge:   int(ttl.Seconds()),
+		MaxAge:   max(1, int(time.Until(expires).Seconds())),
 		HttpOnly: true,
+		Secure:   secure,
 		SameSite: http.SameSiteStrictMode,
 	}, nil
 }
 
-// Resume reads the resume cookie for the ticket with ticketHash out of cookies and returns
-// the uid and topics it grants.
-func (t *Tokens) Resume(cookies []*http.Cookie, ticketHash string) (uid string, topics []string, ok bool) {
+// Resume reads the resume cookie for the ticket with ticketHash out of cookies.
+func (t *Tokens) Resume(cookies []*http.Cookie, ticketHash string) (ResumeGrant, bool) {
 	name := ResumeCookieName(ticketHash)
 	for _, c := range cookies {
 		if c.Name != name {
@@ -65,9 +79,13 @@ func (t *Tokens) Resume(cookies []*http.Cookie, ticketHash string) (uid string, 
 		if tid, _ := claims[claimTicket].(string); tid != ticketHash {
 			continue
 		}
-		uid, _ = claims[ClaimUID].(string)
-		topics = []string(patternsOf(claims[claimTopics]))
-		return uid, topics, uid != ""
+		g := ResumeGrant{TicketHash: ticketHash}
+		g.UID, _ = claims[ClaimUID].(string)
+		g.Topics = []string(patternsOf(claims[claimTopics]))
+		if exp, ok := claims[claimCredentialExp].(float64); ok {
+			g.CredentialExpires = time.Unix(int64(exp), 0)
+		}
+		return g, g.UID != ""
 	}
-	return "", nil, false
+	return ResumeGrant{}, false
 }

@@ -60,8 +60,18 @@ type Authenticator struct {
 	Tickets *Tickets
 }
 
+// CredentialsOf reads the credentials of a stream request.
+func CredentialsOf(r *http.Request) Credentials {
+	return Credentials{
+		Authorization: r.Header.Get("Authorization"),
+		Cookies:       r.Cookies(),
+		Ticket:        r.URL.Query().Get("ticket"),
+	}
+}
+
 // Subscriber resolves c. Presenting a bad credential is an error even where anonymous
-// access would have been enough, so a client learns its token is wrong.
+// access would have been enough, so a client learns its token is wrong. A ticket is only
+// looked at (Tickets.Peek); whoever opens the stream spends it.
 func (a *Authenticator) Subscriber(ctx context.Context, c Credentials) (Grant, error) {
 	if c.Authorization != "" {
 		token, ok := strings.CutPrefix(c.Authorization, "Bearer ")
@@ -78,14 +88,20 @@ func (a *Authenticator) Subscriber(ctx context.Context, c Credentials) (Grant, e
 		hash := TicketHash(c.Ticket)
 		// The browser reconnecting with the URL of a spent ticket comes back with the
 		// ticket's resume cookie.
-		if uid, topics, ok := a.Tokens.Resume(c.Cookies, hash); ok {
-			return Grant{Identity: Identity{UID: uid}, Via: ViaResume, Topics: topics, TicketHash: hash}, nil
+		if r, ok := a.Tokens.Resume(c.Cookies, hash); ok {
+			return Grant{
+				Identity: Identity{UID: r.UID, Expires: r.CredentialExpires},
+				Via:      ViaResume, Topics: r.Topics, TicketHash: hash,
+			}, nil
 		}
-		uid, topics, err := a.Tickets.Redeem(ctx, c.Ticket)
+		t, err := a.Tickets.Peek(ctx, c.Ticket)
 		if err != nil {
 			return Grant{}, err
 		}
-		return Grant{Identity: Identity{UID: uid}, Via: ViaTicket, Topics: topics, TicketHash: hash}, nil
+		return Grant{
+			Identity: Identity{UID: t.UID, Expires: t.CredentialExpires},
+			Via:      ViaTicket, Topics: t.Topics, TicketHash: hash,
+		}, nil
 	}
 	for _, ck := range c.Cookies {
 		if ck.Name == AccessCookie {

@@ -30,9 +30,13 @@ func NewTickets(rdb redis.UniversalClient, ttl time.Duration) *Tickets {
 	return &Tickets{rdb: rdb, ttl: ttl}
 }
 
-type ticketGrant struct {
+// TicketGrant is what a ticket lets its bearer open.
+type TicketGrant struct {
 	UID    string   `json:"uid"`
 	Topics []string `json:"topics"`
+	// CredentialExpires is when the token the ticket was issued for expires: streams and
+	// resume cookies the ticket opens end then too (zero: unknown).
+	CredentialExpires time.Time `json:"cexp,omitzero"`
 }
 
 // TicketHash is how a ticket is known once issued: its key in Redis and the binding of the
@@ -44,37 +48,51 @@ func TicketHash(ticket string) string {
 
 func ticketKey(hash string) string { return "sse:ticket:" + hash }
 
-// Issue returns a new ticket that lets uid open one stream on topics.
-func (t *Tickets) Issue(ctx context.Context, uid string, topics []string) (string, time.Time, error) {
+// Issue returns a new ticket that lets g.UID open one stream on g.Topics.
+func (t *Tickets) Issue(ctx context.Context, g TicketGrant) (string, time.Time, error) {
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return "", time.Time{}, err
 	}
 	ticket := base64.RawURLEncoding.EncodeToString(raw)
-	grant, _ := json.Marshal(ticketGrant{UID: uid, Topics: topics})
+	value, _ := json.Marshal(g)
 	expires := time.Now().Add(t.ttl)
-	if err := t.rdb.Set(ctx, ticketKey(TicketHash(ticket)), grant, t.ttl).Err(); err != nil {
+	if err := t.rdb.Set(ctx, ticketKey(TicketHash(ticket)), value, t.ttl).Err(); err != nil {
 		return "", time.Time{}, fmt.Errorf("store ticket: %w", err)
 	}
 	return ticket, expires, nil
 }
 
-// Redeem uses up a ticket and returns who it was for and the topics it grants. A second
-// redemption, from anywhere, fails: GETDEL takes it atomically.
-func (t *Tickets) Redeem(ctx context.Context, ticket string) (uid string, topics []string, err error) {
+// Peek returns what a ticket grants without using it up: a stream checks everything else
+// first and spends the ticket last (Spend), so a request refused for another reason leaves
+// the ticket usable.
+func (t *Tickets) Peek(ctx context.Context, ticket string) (TicketGrant, error) {
 	if ticket == "" || len(ticket) > 128 {
-		return "", nil, ErrBadTicket
+		return TicketGrant{}, ErrBadTicket
 	}
-	raw, err := t.rdb.GetDel(ctx, ticketKey(TicketHash(ticket))).Bytes()
+	raw, err := t.rdb.Get(ctx, ticketKey(TicketHash(ticket))).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return "", nil, ErrBadTicket
+		return TicketGrant{}, ErrBadTicket
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("redeem ticket: %w", err)
+		return TicketGrant{}, fmt.Errorf("read ticket: %w", err)
 	}
-	var g ticketGrant
+	var g TicketGrant
 	if err := json.Unmarshal(raw, &g); err != nil || g.UID == "" {
-		return "", nil, ErrBadTicket
+		return TicketGrant{}, ErrBadTicket
 	}
-	return g.UID, g.Topics, nil
+	return g, nil
+}
+
+// Spend uses up the ticket with hash. Of two requests that peeked at the same ticket, one
+// spends it and the other gets ErrBadTicket: GETDEL takes it atomically.
+func (t *Tickets) Spend(ctx context.Context, hash string) error {
+	n, err := t.rdb.Del(ctx, ticketKey(hash)).Result()
+	if err != nil {
+		return fmt.Errorf("spend ticket: %w", err)
+	}
+	if n == 0 {
+		return ErrBadTicket
+	}
+	return nil
 }

@@ -10,21 +10,44 @@ import (
 // ErrBadToken covers every reason a token is refused; the reason is not told to clients.
 var ErrBadToken = errors.New("invalid or expired token")
 
-// Tokens signs and verifies HS256 tokens with the service's Auth.AccessSecret, the secret
-// go-zero's JWT middleware checks Bearer tokens with.
+// Tokens signs and verifies the service's tokens: HS256 with Auth.AccessSecret, and an
+// expiry, always. It is the one token check of every route.
 type Tokens struct {
 	secret []byte
+	maxTTL time.Duration
 }
 
 // NewTokens returns a signer/verifier for secret.
 func NewTokens(secret string) *Tokens { return &Tokens{secret: []byte(secret)} }
 
+// WithMaxTTL makes t refuse tokens valid for longer than d (from their iat, or from now when
+// they have none); 0 sets no bound.
+func (t *Tokens) WithMaxTTL(d time.Duration) *Tokens {
+	t.maxTTL = d
+	return t
+}
+
+// parse verifies token: signature by HS256 alone (no "none", no other algorithm), and an
+// exp claim that has not passed.
 func (t *Tokens) parse(token string) (jwt.MapClaims, error) {
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return t.secret, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}))
 	if err != nil {
 		return nil, ErrBadToken
+	}
+	exp := expiry(claims)
+	if exp.IsZero() {
+		return nil, ErrBadToken // a token without exp would never end
+	}
+	if t.maxTTL > 0 {
+		from := time.Now()
+		if iat, ok := claims["iat"].(float64); ok {
+			from = time.Unix(int64(iat), 0)
+		}
+		if exp.Sub(from) > t.maxTTL {
+			return nil, ErrBadToken
+		}
 	}
 	return claims, nil
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -28,7 +29,7 @@ type sendBench struct {
 func newSendBench(tb testing.TB) *sendBench {
 	h := &Hub{opts: Options{}.withDefaults()}
 	sb := &sendBench{
-		s: &Subscriber{hub: h, cursor: eventid.NewCursor([]string{"orders"}), ready: make(chan struct{}, 1)},
+		s: &Subscriber{hub: h, cursor: eventid.NewCursor([]string{"orders"}), ready: make(chan Batch, 1)},
 		w: ssewire.NewWriter(&discardRW{h: http.Header{}}, ssewire.Options{}),
 	}
 	if err := sb.w.Open(); err != nil {
@@ -57,7 +58,7 @@ func (sb *sendBench) round(tb testing.TB, n int) {
 		sb.next++
 	}
 	<-sb.s.Ready()
-	if err := sb.s.Send(sb.w); err != nil {
+	if _, err := sb.s.Send(context.Background(), sb.w); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -67,9 +67,13 @@ func (r *recorder) snapshot() []frame {
 	return append([]frame(nil), r.frames...)
 }
 
-// pump drains s into w until ctx ends, as a stream's loop does.
+// pump drains s into w until ctx ends, as a stream does: its position first, then whatever
+// Ready brings.
 func pump(ctx context.Context, s *Subscriber, w *recorder) error {
-	if err := s.Replay(ctx, w); err != nil {
+	if err := s.WritePosition(w); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
 		return err
 	}
 	for {
@@ -77,7 +81,7 @@ func pump(ctx context.Context, s *Subscriber, w *recorder) error {
 		case <-ctx.Done():
 			return nil
 		case <-s.Ready():
-			if err := s.Send(w); err != nil {
+			if _, err := s.Send(ctx, w); err != nil {
 				return err
 			}
 		}
@@ -343,43 +347,43 @@ func TestSlowConsumerIsKickedWithoutStallingOthers(t *testing.T) {
 	}
 	assertSequence(t, fast.snapshot(), 0, 20)
 	select {
-	case <-slow.Kicked():
-		if slow.Err() != ErrSlowConsumer {
-			t.Fatalf("kick reason = %v", slow.Err())
+	case <-slow.Ready():
+		if _, err := slow.Next(context.Background()); err != ErrSlowConsumer {
+			t.Fatalf("kick reason = %v", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("slow subscriber was not kicked")
+		t.Fatal("slow subscriber was not woken")
 	}
 }
 
-// A stream that read a snapshot at some position and subscribed a moment later gets what
-// happened in between from Missed, and only that.
-func TestMissedReturnsWhatCameBetweenSnapshotAndSubscription(t *testing.T) {
+// A position past the topic's newest event (Redis lost writes in a failover, or the client
+// made it up) gets a reset to the newest event, and the stream goes on from there.
+func TestPositionInTheFutureResetsToTheNewestEvent(t *testing.T) {
 	rdb := redistest.Client(t)
-	topic := redistest.Name("missed")
+	topic := redistest.Name("future")
+	p := publish.New(rdb, publish.Options{})
+	ids := publishN(t, p, topic, 0, 3)
+	h := startHub(t, rdb, Options{})
+	_, w, _, _ := subscribe(t, h, []string{topic}, "99999999999999999-0")
+	got := waitFrames(t, w, 1)
+	if got[0].event != ResetEvent || !strings.Contains(got[0].data, ResetUnknown) || got[0].id != ids[2] {
+		t.Fatalf("frame = %+v, want reset %s to %s", got[0], ResetUnknown, ids[2])
+	}
+	publishN(t, p, topic, 3, 4)
+	got = waitFrames(t, w, 2)
+	if got[1].data != "3" {
+		t.Fatalf("after the reset: %+v", got[1])
+	}
+}
+
+// A stream may start just before a position it read itself (a QR session's state): it
+// begins with that very event, then what followed.
+func TestStartingBeforeAnEventReplaysIt(t *testing.T) {
+	rdb := redistest.Client(t)
+	topic := redistest.Name("snapshot")
 	p := publish.New(rdb, publish.Options{})
 	ids := publishN(t, p, topic, 0, 4)
 	h := startHub(t, rdb, Options{})
-	cur, _ := eventid.ParseCursor([]string{topic}, ids[1]) // the snapshot saw event 1
-	s, err := h.Subscribe(context.Background(), cur)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	missed, err := s.Missed(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(missed) != 2 || string(missed[0].Data) != "2" || string(missed[1].Data) != "3" {
-		t.Fatalf("missed = %v", missed)
-	}
-	w := newRecorder()
-	for _, m := range missed {
-		if ok, err := s.Write(w, m); !ok || err != nil {
-			t.Fatalf("Write(%s) = %v %v", m.Data, ok, err)
-		}
-	}
-	if ok, _ := s.Write(w, missed[1]); ok {
-		t.Fatal("an event written twice")
-	}
+	_, w, _, _ := subscribe(t, h, []string{topic}, eventid.MustParse(ids[1]).Prev().String())
+	assertSequence(t, waitFrames(t, w, 3), 1, 4)
 }

@@ -22,6 +22,9 @@ type Message struct {
 	Data   []byte
 	// Body is the event's SSE frame without its id line, rendered once for all subscribers.
 	Body []byte
+	// Reset is the reason of a reset event (see newReset), which moves a subscriber's
+	// position wherever its id says, backwards included; "" for every other event.
+	Reset string
 }
 
 var errBadAnnouncement = errors.New("broker: malformed announcement")

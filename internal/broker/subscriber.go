@@ -26,8 +26,18 @@ type FrameWriter interface {
 	Flush() error
 }
 
+// Batch is one wake-up of a stream's loop: events wait to be taken (Next or Send), the
+// subscription was dropped (they then return why), or the stream has reasons of its own to
+// wake (Wake). It carries nothing: the events stay in the subscriber until taken, so a
+// stream that falls behind gets all of them in one batch.
+type Batch struct{}
+
 // Subscriber is one stream's subscription to one or more topics. Its queue is filled by the
 // hub and drained by the stream's own goroutine, which is the only user of its other methods.
+//
+// What the topics hold after the subscriber's positions comes first (read from Redis page by
+// page by Next, so a long replay neither blocks the stream's opening nor holds the queue),
+// then the live events queued meanwhile, the ones already replayed skipped by id.
 //
 // The queue is a slice that exists only while events wait in it: an idle stream's
 // subscription costs no queue memory, whatever Options.QueueSize is.
@@ -35,26 +45,32 @@ type Subscriber struct {
 	hub      *Hub
 	cursor   *eventid.Cursor
 	joinedAt []eventid.ID
+	replay   []replay // topics whose history is still to be read, in cursor order
 
 	mu       sync.Mutex
 	queue    []*Message // offered, not yet taken
 	inflight []*Message // taken by Next, maybe not written yet: they count as queued
 	spare    []*Message // a written batch's array, reused for the next queue
 	kickErr  error
-	kicked   chan struct{} // made by Kicked, closed by kick
-	ready    chan struct{} // one token: events were queued, or the subscriber was kicked
+	ready    chan Batch // one token: something to take, or a reason to wake
 
 	idBuf []byte
 }
 
+// replay is a topic's history still to be read: everything after from.
+type replay struct {
+	topic   int
+	from    eventid.ID
+	started bool // the first page, which checks the position against the history, was read
+}
+
 // Subscribe joins the topics of cursor. Topics with no known position start at their current
-// end. Events after each topic's position reach the subscriber: those already in Redis
-// through Replay, later ones through Send (or Next) whenever Ready fires.
+// end; the others replay what their history holds after their position (see Next).
 func (h *Hub) Subscribe(ctx context.Context, cursor *eventid.Cursor) (*Subscriber, error) {
 	s := &Subscriber{
 		hub:    h,
 		cursor: cursor,
-		ready:  make(chan struct{}, 1),
+		ready:  make(chan Batch, 1),
 	}
 	at, err := h.join(ctx, s)
 	if err != nil {
@@ -63,9 +79,18 @@ func (h *Hub) Subscribe(ctx context.Context, cursor *eventid.Cursor) (*Subscribe
 	}
 	s.joinedAt = at
 	for i := range cursor.Topics {
-		if !cursor.Known[i] {
+		switch {
+		case !cursor.Known[i]:
 			cursor.Set(i, at[i])
+		case cursor.Positions[i] != at[i]:
+			// Behind the topic: replay. Ahead of what this instance has seen: Redis decides
+			// whether the position exists (the announcement may still be on its way) or is
+			// unknown, as after a failover that lost writes.
+			s.replay = append(s.replay, replay{topic: i, from: cursor.Positions[i]})
 		}
+	}
+	if len(s.replay) > 0 {
+		s.signal()
 	}
 	return s, nil
 }
@@ -73,39 +98,18 @@ func (h *Hub) Subscribe(ctx context.Context, cursor *eventid.Cursor) (*Subscribe
 // Close leaves every topic.
 func (s *Subscriber) Close() { s.hub.leave(s) }
 
-// Ready fires when live events were queued or the subscriber was kicked: call Send (or
-// Next). It may fire when there is nothing left to take.
-func (s *Subscriber) Ready() <-chan struct{} { return s.ready }
+// Ready receives a Batch when there is something to take: replayed or live events, or the
+// reason the subscriber was dropped. It may fire when there is nothing left to take.
+func (s *Subscriber) Ready() <-chan Batch { return s.ready }
 
-// Wake makes Ready fire, for a stream loop that waits on Ready alone and has other reasons
-// to wake up (its context ending, a heartbeat falling due). Any goroutine may call it.
+// Wake makes Ready fire, for a stream with reasons of its own to wake its loop (a heartbeat
+// falling due). Any goroutine may call it.
 func (s *Subscriber) Wake() { s.signal() }
-
-// Kicked is closed when the hub gave up on this subscriber; Err tells why. Stream loops need
-// not watch it: Send and Next return the reason once it happened.
-func (s *Subscriber) Kicked() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.kicked == nil {
-		s.kicked = make(chan struct{})
-		if s.kickErr != nil {
-			close(s.kicked)
-		}
-	}
-	return s.kicked
-}
-
-// Err is the reason the subscriber was kicked, nil while it was not.
-func (s *Subscriber) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.kickErr
-}
 
 // Cursor is the position reached in every topic.
 func (s *Subscriber) Cursor() *eventid.Cursor { return s.cursor }
 
-// offer queues m, or kicks the subscriber when QueueSize events already wait for it.
+// offer queues m, or drops the subscriber when QueueSize events already wait for it.
 func (s *Subscriber) offer(m *Message) {
 	s.mu.Lock()
 	if s.kickErr != nil {
@@ -130,7 +134,7 @@ func (s *Subscriber) offer(m *Message) {
 
 func (s *Subscriber) signal() {
 	select {
-	case s.ready <- struct{}{}:
+	case s.ready <- Batch{}:
 	default:
 	}
 }
@@ -142,9 +146,6 @@ func (s *Subscriber) kick(err error) {
 		return
 	}
 	s.kickErr = err
-	if s.kicked != nil {
-		close(s.kicked)
-	}
 	s.mu.Unlock()
 	if errors.Is(err, ErrSlowConsumer) {
 		metrics.SlowDisconnects.Inc()
@@ -152,17 +153,27 @@ func (s *Subscriber) kick(err error) {
 	s.signal()
 }
 
-// Next takes every queued event, or returns why the subscriber was kicked. The slice is
-// valid until the next call. Taken events still count against QueueSize until then, so a
-// stream that cannot write them falls behind as before.
-func (s *Subscriber) Next() ([]*Message, error) {
+// Next takes the next events: a page of a topic's history while any is left to replay
+// (with a reset first where the position could not be honoured), then every queued live
+// event. It returns why the subscriber was dropped, if it was, and the error of a history
+// read. The slice is valid until the next call; taken live events still count against
+// QueueSize until then, so a stream that cannot write them falls behind as before.
+func (s *Subscriber) Next(ctx context.Context) ([]*Message, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.kickErr != nil {
-		return nil, s.kickErr
-	}
+	err := s.kickErr
 	s.recycle()
+	if err != nil || len(s.replay) > 0 {
+		s.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		msgs, err := s.replayPage(ctx)
+		// More history, or the live events queued meanwhile: come back for them.
+		s.signal()
+		return msgs, err
+	}
 	s.inflight, s.queue = s.queue, nil
+	s.mu.Unlock()
 	return s.inflight, nil
 }
 
@@ -182,119 +193,119 @@ func (s *Subscriber) recycle() {
 // spareCap bounds the queue array a subscriber keeps between batches.
 const spareCap = 16
 
+// replayPage reads the next page of the first topic still to replay. The first page of a
+// topic also tells whether the position is still in the history: if not, a reset leads.
+func (s *Subscriber) replayPage(ctx context.Context) ([]*Message, error) {
+	r := &s.replay[0]
+	name := s.cursor.Topics[r.topic]
+	p, err := readPage(ctx, s.hub.rdb, name, r.from.Next(), s.hub.opts.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Message
+	if !r.started {
+		r.started = true
+		pos := r.from
+		switch {
+		case !p.known:
+			out = append(out, newReset(name, ResetUnknown, pos, s.joinedAt[r.topic]))
+		case p.last.Less(pos):
+			// A position past the topic's newest event was never handed out by it: continue
+			// from the newest one.
+			out = append(out, newReset(name, ResetUnknown, pos, p.last))
+		case !p.stored:
+			out = append(out, newReset(name, ResetExpired, pos, p.last))
+		case pos.Less(p.floor):
+			out = append(out, newReset(name, ResetTrimmed, pos, p.floor))
+		}
+		if len(out) > 0 && (!p.known || !p.stored || p.last.Less(pos)) {
+			s.replay = s.replay[1:]
+			return out, nil
+		}
+	}
+	out = append(out, p.messages...)
+	if len(p.messages) < s.hub.opts.PageSize {
+		s.replay = s.replay[1:]
+	} else {
+		r.from = p.messages[len(p.messages)-1].ID
+	}
+	return out, nil
+}
+
 // Reset reasons: why a resume position could not be honoured exactly.
 const (
 	ResetTrimmed = "history_trimmed"  // events after the position were dropped to keep the history bounded
 	ResetExpired = "history_expired"  // the topic's history expired
-	ResetUnknown = "unknown_position" // the topic's position is no longer known, events may be gone
+	ResetUnknown = "unknown_position" // the position is not one the topic knows, events may be gone
 )
 
 // ResetEvent is the event name that tells a client it missed events it cannot get back.
 const ResetEvent = "reset"
 
-// Replay writes the stream's position, then everything each topic holds after the cursor,
-// with a reset event for every topic whose position is older than its history, and flushes.
-// Clients that reconnect right away thus resume from the right place even if no event came.
-func (s *Subscriber) Replay(ctx context.Context, w FrameWriter) error {
-	if err := w.WriteFrame(s.idText(), nil); err != nil {
-		return err
-	}
-	for i := range s.cursor.Topics {
-		pos, at := s.cursor.Positions[i], s.joinedAt[i]
-		if !pos.Less(at) {
-			if at.IsZero() && !pos.IsZero() {
-				// The client knew a position, Redis no longer knows the topic at all.
-				if err := s.writeReset(w, i, ResetUnknown, at); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		if err := s.replayTopic(ctx, w, i); err != nil {
-			return err
-		}
-	}
-	return w.Flush()
-}
-
-func (s *Subscriber) replayTopic(ctx context.Context, w FrameWriter, i int) error {
-	name := s.cursor.Topics[i]
-	for first := true; ; first = false {
-		p, err := readPage(ctx, s.hub.rdb, name, s.cursor.Positions[i].Next(), s.hub.opts.PageSize)
-		if err != nil {
-			return err
-		}
-		if first {
-			pos := s.cursor.Positions[i]
-			switch {
-			case !p.known:
-				return s.writeReset(w, i, ResetUnknown, s.joinedAt[i])
-			case !p.stored:
-				return s.writeReset(w, i, ResetExpired, p.last)
-			case pos.Less(p.floor):
-				if err := s.writeReset(w, i, ResetTrimmed, p.floor); err != nil {
-					return err
-				}
-			}
-		}
-		now := time.Now()
-		for _, m := range p.messages {
-			if err := s.write(w, m, now); err != nil {
-				return err
-			}
-		}
-		if len(p.messages) < s.hub.opts.PageSize {
-			return nil
-		}
-	}
-}
-
-func (s *Subscriber) writeReset(w FrameWriter, i int, reason string, to eventid.ID) error {
-	metrics.Resets.WithLabelValues(reason).Inc()
+// newReset is the reset event of topic for a client that was at from: the client's position
+// moves to to, whether that is ahead of from or not.
+func newReset(topic, reason string, from, to eventid.ID) *Message {
 	data, _ := json.Marshal(struct {
 		Topic       string `json:"topic"`
 		Reason      string `json:"reason"`
 		LastEventID string `json:"lastEventId"`
-	}{s.cursor.Topics[i], reason, s.cursor.Positions[i].String()})
-	m, err := newMessage(s.cursor.Topics[i], to.String(), ResetEvent, data)
+	}{topic, reason, from.String()})
+	m, err := newMessage(topic, to.String(), ResetEvent, data)
 	if err != nil {
-		return err
+		panic("broker: reset event: " + err.Error()) // a fixed event name and JSON data
 	}
-	s.cursor.Set(i, to)
-	return w.WriteFrame(s.idText(), m.Body)
+	m.Reset = reason
+	return m
 }
 
-// Send writes every queued event, flushing after each maxBatch of them and at the end, so
-// queued events share a flush (one system call). It returns the reason the subscriber was
-// kicked, if it was. Events the subscriber is already past (Replay sent them) are skipped.
-func (s *Subscriber) Send(w FrameWriter) error {
-	batch, err := s.Next()
+// Send writes every event Next takes, flushing after each maxBatch of them and at the end,
+// so queued events share a flush (one system call). It returns how many it wrote, and the
+// reason the subscriber was dropped, if it was. Events the subscriber is already past are
+// skipped.
+func (s *Subscriber) Send(ctx context.Context, w FrameWriter) (int, error) {
+	batch, err := s.Next(ctx)
 	if err != nil || len(batch) == 0 {
-		return err
+		return 0, err
 	}
 	now := time.Now()
-	for i, m := range batch {
-		if err := s.write(w, m, now); err != nil {
-			return err
+	n := 0
+	for _, m := range batch {
+		ok, err := s.write(w, m, now)
+		if err != nil {
+			return n, err
 		}
-		if (i+1)%maxBatch == 0 && i+1 < len(batch) {
-			if err := w.Flush(); err != nil {
-				return err
+		if ok {
+			if n++; n%maxBatch == 0 {
+				if err := w.Flush(); err != nil {
+					return n, err
+				}
 			}
 		}
 	}
-	err = w.Flush()
-	s.mu.Lock()
-	s.recycle()
-	s.mu.Unlock()
-	return err
+	if n%maxBatch == 0 {
+		return n, nil
+	}
+	return n, w.Flush()
 }
 
-// write writes m unless the subscriber is already past it in m's topic.
-func (s *Subscriber) write(w FrameWriter, m *Message, now time.Time) error {
+// Write writes m unless the subscriber is already past it, without flushing, and reports
+// whether it did: for streams that act on particular events.
+func (s *Subscriber) Write(w FrameWriter, m *Message) (bool, error) {
+	return s.write(w, m, time.Now())
+}
+
+// WritePosition writes the stream's position as an event-less id line, so a client that
+// reconnects before any event resumes from the right place.
+func (s *Subscriber) WritePosition(w FrameWriter) error {
+	return w.WriteFrame(s.idText(), nil)
+}
+
+// write writes m unless the subscriber is already past it in m's topic; a reset is always
+// written and moves the position wherever it says.
+func (s *Subscriber) write(w FrameWriter, m *Message, now time.Time) (bool, error) {
 	i := s.cursor.Index(m.Topic)
-	if i < 0 || !s.cursor.Positions[i].Less(m.ID) {
-		return nil
+	if i < 0 || (m.Reset == "" && !s.cursor.Positions[i].Less(m.ID)) {
+		return false, nil
 	}
 	s.cursor.Set(i, m.ID)
 	id := m.IDText
@@ -302,11 +313,15 @@ func (s *Subscriber) write(w FrameWriter, m *Message, now time.Time) error {
 		id = s.idText()
 	}
 	if err := w.WriteFrame(id, m.Body); err != nil {
-		return err
+		return false, err
+	}
+	if m.Reset != "" {
+		metrics.Resets.WithLabelValues(m.Reset).Inc()
+		return true, nil
 	}
 	metrics.Delivered.Inc()
 	metrics.DeliveryLag.Observe(lagSeconds(m.ID, now))
-	return nil
+	return true, nil
 }
 
 // idText renders the cursor into a buffer owned by s. The string aliases that buffer and is
@@ -322,32 +337,4 @@ func lagSeconds(id eventid.ID, now time.Time) float64 {
 		lag = 0
 	}
 	return float64(lag) / 1000
-}
-
-// Write writes m unless the subscriber is already past it, without flushing, and reports
-// whether it did: for streams that act on particular events.
-func (s *Subscriber) Write(w FrameWriter, m *Message) (bool, error) {
-	i := s.cursor.Index(m.Topic)
-	if i < 0 || !s.cursor.Positions[i].Less(m.ID) {
-		return false, nil
-	}
-	return true, s.write(w, m, time.Now())
-}
-
-// Missed returns the events each topic holds after the cursor, for streams that handle
-// events one by one instead of letting Replay write them. Resets are not detected: such
-// streams start from a position they have just read.
-func (s *Subscriber) Missed(ctx context.Context) ([]*Message, error) {
-	var missed []*Message
-	for i, name := range s.cursor.Topics {
-		if !s.cursor.Positions[i].Less(s.joinedAt[i]) {
-			continue
-		}
-		msgs, err := readAfter(ctx, s.hub.rdb, name, s.cursor.Positions[i], s.hub.opts.PageSize)
-		if err != nil {
-			return nil, err
-		}
-		missed = append(missed, msgs...)
-	}
-	return missed, nil
 }

@@ -18,15 +18,19 @@ import (
 type Config struct {
 	rest.RestConf
 	Auth struct {
-		// AccessSecret signs and verifies HS256 tokens (go-zero's JWT).
+		// AccessSecret signs and verifies the HS256 access tokens; tokens must have an exp.
 		AccessSecret string
+		// MaxTokenTTL, when set, refuses tokens valid for longer than it.
+		MaxTokenTTL time.Duration `json:",optional"`
 		// TicketTTL is how long a stream ticket stays usable.
 		TicketTTL time.Duration `json:",default=60s"`
 		// ResumeTTL is how long the resume cookie of a ticket's stream lives. Such streams
 		// end after half of it, and the reconnect renews the cookie.
 		ResumeTTL time.Duration `json:",default=10m"`
-		// ResumeCookiePath scopes the resume cookie to the events route.
-		ResumeCookiePath string `json:",default=/v1/events"`
+		// ResumeCookiePath scopes the resume cookie. Empty: the path of the stream that set
+		// it. Behind a proxy that adds a prefix, set it to the stream routes as browsers see
+		// them (e.g. /sse/v1, which covers /sse/v1/events and /sse/v1/me/events).
+		ResumeCookiePath string `json:",optional"`
 		// AccessExpire is how long tokens issued by QR login are valid, in seconds.
 		AccessExpire int64 `json:",default=3600"`
 		// SecureCookies marks cookies Secure; turn it on wherever the service is behind HTTPS.
@@ -60,6 +64,9 @@ type StreamConf struct {
 	HistoryTTL  time.Duration `json:",default=1h"`
 	// QueueSize is how many events a subscriber may fall behind before it is disconnected.
 	QueueSize int `json:",default=256"`
+	// WriteTimeout bounds each write to a stream: a client that stops reading is
+	// disconnected within it, and resumes when it reconnects.
+	WriteTimeout time.Duration `json:",default=10s"`
 }
 
 type QRLoginConf struct {
@@ -152,6 +159,11 @@ type LimitsConf struct {
 func (c Config) Validate() error {
 	if len(c.Auth.AccessSecret) < 8 {
 		return errors.New("Auth.AccessSecret must have at least 8 characters")
+	}
+	if c.Middlewares.Log {
+		return errors.New("Middlewares.Log must be false: go-zero's request log writes raw request URIs " +
+			"(tickets in query strings) and dumps whole requests, credentials included, on 5xx answers; " +
+			"sse-api writes its own access log, with credentials removed and one line per stream when it ends")
 	}
 	if c.Verbose {
 		return errors.New("Verbose: true is not supported: go-zero's verbose log keeps a copy of every " +

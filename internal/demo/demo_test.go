@@ -132,7 +132,7 @@ func TestConfigAllowsTheMintWithTheEmbeddedRedisOnly(t *testing.T) {
 
 func TestDemoIsOffByDefaultAndOnInTheShippedConfig(t *testing.T) {
 	var zero config.Config
-	if err := conf.LoadFromYamlBytes([]byte("Name: x\nHost: 127.0.0.1\nPort: 1\nAuth:\n  AccessSecret: "+secret+"\n"), &zero); err != nil {
+	if err := conf.LoadFromYamlBytes([]byte("Name: x\nHost: 127.0.0.1\nPort: 1\nMiddlewares:\n  Log: false\nAuth:\n  AccessSecret: "+secret+"\n"), &zero); err != nil {
 		t.Fatal(err)
 	}
 	if zero.Demo.Enabled {

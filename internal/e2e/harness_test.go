@@ -88,6 +88,8 @@ Log:
   Encoding: plain
   Level: info
   Stat: false
+Middlewares:
+  Log: false
 Shutdown:
   WrapUpTime: 1s
   WaitTime: 30s

@@ -58,6 +58,18 @@ func (a ID) Next() ID {
 	return ID{Ms: a.Ms, Seq: a.Seq + 1}
 }
 
+// Prev is the largest id before a (a itself for Zero): a stream that starts at Prev(a)
+// begins with the event a.
+func (a ID) Prev() ID {
+	switch {
+	case a.Seq > 0:
+		return ID{Ms: a.Ms, Seq: a.Seq - 1}
+	case a.Ms > 0:
+		return ID{Ms: a.Ms - 1, Seq: ^uint64(0)}
+	}
+	return a
+}
+
 // AppendTo appends "<ms>-<seq>" to dst.
 func (a ID) AppendTo(dst []byte) []byte {
 	dst = strconv.AppendUint(dst, a.Ms, 10)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	me "github.com/sseapi/sse-api/internal/handler/me"
 	qr "github.com/sseapi/sse-api/internal/handler/qr"
 	topic "github.com/sseapi/sse-api/internal/handler/topic"
 	"github.com/sseapi/sse-api/internal/svc"
@@ -15,6 +16,20 @@ import (
 )
 
 func RegisterHandlers(server *rest.Server, serverCtx *svc.ServiceContext) {
+	server.AddRoutes(
+		[]rest.Route{
+			{
+				// The signed-in user's own stream: topic user:<uid>, plus any ?topic= the user may read
+				Method:  http.MethodGet,
+				Path:    "/me/events",
+				Handler: me.MeEventsHandler(serverCtx),
+			},
+		},
+		rest.WithPrefix("/v1"),
+		rest.WithTimeout(0*time.Nanosecond),
+		rest.WithSSE(),
+	)
+
 	server.AddRoutes(
 		[]rest.Route{
 			{
@@ -66,33 +81,35 @@ func RegisterHandlers(server *rest.Server, serverCtx *svc.ServiceContext) {
 	)
 
 	server.AddRoutes(
-		[]rest.Route{
-			{
-				// The user who scanned refuses the login
-				Method:  http.MethodPost,
-				Path:    "/sessions/:id/cancel",
-				Handler: qr.CancelFromPhoneHandler(serverCtx),
-			},
-			{
-				// The user who scanned confirms the login
-				Method:  http.MethodPost,
-				Path:    "/sessions/:id/confirm",
-				Handler: qr.ConfirmSessionHandler(serverCtx),
-			},
-			{
-				// The app scanned the code: shows where the login request comes from
-				Method:  http.MethodPost,
-				Path:    "/sessions/:id/scan",
-				Handler: qr.ScanSessionHandler(serverCtx),
-			},
-		},
-		rest.WithJwt(serverCtx.Config.Auth.AccessSecret),
+		rest.WithMiddlewares(
+			[]rest.Middleware{serverCtx.Authorize},
+			[]rest.Route{
+				{
+					// The user who scanned refuses the login
+					Method:  http.MethodPost,
+					Path:    "/sessions/:id/cancel",
+					Handler: qr.CancelFromPhoneHandler(serverCtx),
+				},
+				{
+					// The user who scanned confirms the login
+					Method:  http.MethodPost,
+					Path:    "/sessions/:id/confirm",
+					Handler: qr.ConfirmSessionHandler(serverCtx),
+				},
+				{
+					// The app scanned the code: shows where the login request comes from
+					Method:  http.MethodPost,
+					Path:    "/sessions/:id/scan",
+					Handler: qr.ScanSessionHandler(serverCtx),
+				},
+			}...,
+		),
 		rest.WithPrefix("/v1/qr"),
 	)
 
 	server.AddRoutes(
 		rest.WithMiddlewares(
-			[]rest.Middleware{serverCtx.PublishBody},
+			[]rest.Middleware{serverCtx.Authorize, serverCtx.PublishBody},
 			[]rest.Route{
 				{
 					// Publish an event to a topic (needs the publish claim for it)
@@ -102,20 +119,21 @@ func RegisterHandlers(server *rest.Server, serverCtx *svc.ServiceContext) {
 				},
 			}...,
 		),
-		rest.WithJwt(serverCtx.Config.Auth.AccessSecret),
 		rest.WithPrefix("/v1"),
 	)
 
 	server.AddRoutes(
-		[]rest.Route{
-			{
-				// Get a single-use, 60 s ticket that lets an EventSource open a stream on given topics
-				Method:  http.MethodPost,
-				Path:    "/tickets",
-				Handler: topic.CreateTicketHandler(serverCtx),
-			},
-		},
-		rest.WithJwt(serverCtx.Config.Auth.AccessSecret),
+		rest.WithMiddlewares(
+			[]rest.Middleware{serverCtx.Authorize},
+			[]rest.Route{
+				{
+					// Get a single-use, 60 s ticket that lets an EventSource open a stream on given topics
+					Method:  http.MethodPost,
+					Path:    "/tickets",
+					Handler: topic.CreateTicketHandler(serverCtx),
+				},
+			}...,
+		),
 		rest.WithPrefix("/v1"),
 	)
 

@@ -6,11 +6,19 @@ package logredact
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
+	"strings"
 
 	"github.com/zeromicro/go-zero/core/logx"
 )
+
+// secretNames are the query parameters and cookies whose values are credentials: the one
+// list of them (regular expressions, matched whole and without regard to case).
+var secretNames = []string{"ticket", "access_token", "token", "secret", "qr_binding", "sse_resume_[0-9a-f]+"}
+
+var secretName = regexp.MustCompile(`(?i)^(` + strings.Join(secretNames, "|") + `)$`)
 
 var rules = []struct {
 	re   *regexp.Regexp
@@ -19,7 +27,7 @@ var rules = []struct {
 	// Header lines of dumped requests.
 	{regexp.MustCompile(`(?im)^(authorization|proxy-authorization|cookie|set-cookie):[^\r\n]*`), "$1: REDACTED"},
 	// Credentials in query strings and cookie pairs.
-	{regexp.MustCompile(`(?i)\b(ticket|access_token|token|secret|qr_binding|sse_resume_[0-9a-f]+)=[^&\s";]*`), "$1=REDACTED"},
+	{regexp.MustCompile(`(?i)\b(` + strings.Join(secretNames, "|") + `)=[^&\s";]*`), "$1=REDACTED"},
 	{regexp.MustCompile(`(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+`), "Bearer REDACTED"},
 	// A JWT anywhere: three base64url parts, the first a JSON object.
 	{regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`), "REDACTED-JWT"},
@@ -31,6 +39,32 @@ func Redact(s string) string {
 		s = r.re.ReplaceAllString(s, r.repl)
 	}
 	return s
+}
+
+// URI returns a request URI with the values of credential query parameters replaced, for
+// access logs and traces.
+func URI(uri string) string {
+	path, query, ok := strings.Cut(uri, "?")
+	if !ok {
+		return uri
+	}
+	values, err := url.ParseQuery(query)
+	if err != nil {
+		return path + "?<unparsable query redacted>"
+	}
+	changed := false
+	for k, vs := range values {
+		if secretName.MatchString(k) {
+			for i := range vs {
+				vs[i] = "REDACTED"
+			}
+			changed = true
+		}
+	}
+	if !changed {
+		return uri
+	}
+	return path + "?" + values.Encode()
 }
 
 // Install wraps the current log writer (set up by logx.MustSetup) with redaction.

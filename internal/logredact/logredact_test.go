@@ -22,3 +22,17 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+func TestURI(t *testing.T) {
+	for in, want := range map[string]string{
+		"/v1/events?topic=a&ticket=s3cret":  "/v1/events?ticket=REDACTED&topic=a",
+		"/v1/events?topic=a":                "/v1/events?topic=a",
+		"/v1/events?Access_Token=x&token=y": "/v1/events?Access_Token=REDACTED&token=REDACTED",
+		"/plain":                            "/plain",
+		"/v1/events?ticket=%zz":             "/v1/events?<unparsable query redacted>",
+	} {
+		if got := URI(in); got != want {
+			t.Errorf("URI(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

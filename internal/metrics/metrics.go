@@ -33,6 +33,10 @@ var (
 		Namespace: namespace, Name: "pubsub_recoveries_total",
 		Help: "Times a gap in pub/sub delivery was filled from a topic's stream.",
 	})
+	StreamPanics = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "stream_panics_total",
+		Help: "Streams ended by a panic in their logic (the process goes on).",
+	})
 	DeliveryLag = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "delivery_lag_seconds",
 		Help:    "Time from an event's append in Redis to its write to a subscriber.",
@@ -41,5 +45,5 @@ var (
 )
 
 func init() {
-	prometheus.MustRegister(OpenStreams, Published, Delivered, SlowDisconnects, Resets, Recoveries, DeliveryLag)
+	prometheus.MustRegister(OpenStreams, Published, Delivered, SlowDisconnects, Resets, Recoveries, StreamPanics, DeliveryLag)
 }

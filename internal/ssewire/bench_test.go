@@ -3,7 +3,6 @@ package ssewire
 import (
 	"net"
 	"testing"
-	"time"
 )
 
 // discardConn is a connection that takes every write, for a detached Writer's benchmarks.
@@ -52,7 +51,6 @@ func BenchmarkDetachedBatchOf16(b *testing.B) {
 
 func TestDetachedSteadyStateAllocations(t *testing.T) {
 	w := detachedDiscard()
-	w.ticker = time.NewTicker(time.Hour)
 	defer w.Close()
 	if n := testing.AllocsPerRun(1000, func() {
 		if err := w.WriteFrame("1234567", benchBody); err != nil {

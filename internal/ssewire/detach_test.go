@@ -2,7 +2,10 @@ package ssewire
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,7 +20,7 @@ func TestDetachedStreamOverRealConnection(t *testing.T) {
 	gone := make(chan struct{})
 	detached := make(chan *Writer, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w := NewWriter(rw, Options{Heartbeat: 10 * time.Millisecond, Detachable: true})
+		w := NewWriter(rw, Options{Detachable: true})
 		defer w.Close() // as the generated handler does: must not end the detached stream
 		if err := w.Open(); err != nil {
 			t.Errorf("Open: %v", err)
@@ -43,13 +46,6 @@ func TestDetachedStreamOverRealConnection(t *testing.T) {
 		t.Errorf("transfer encoding %v, close %v: want an unframed body ended by closing", resp.TransferEncoding, resp.Close)
 	}
 	d := <-detached
-	wake := make(chan struct{}, 1)
-	d.NotifyHeartbeats(func() {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	})
 	if err := d.WriteFrame("1-0", benchBody); err != nil {
 		t.Fatal(err)
 	}
@@ -59,15 +55,8 @@ func TestDetachedStreamOverRealConnection(t *testing.T) {
 	if err := d.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	<-wake
-	if !d.HeartbeatDue() {
-		t.Fatal("woken without a heartbeat due")
-	}
 	if err := d.Heartbeat(); err != nil {
 		t.Fatal(err)
-	}
-	if d.HeartbeatDue() {
-		t.Fatal("the heartbeat is still due after it was sent")
 	}
 	d.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -90,7 +79,7 @@ func TestDetachedStreamNoticesTheClientLeaving(t *testing.T) {
 	ctx := testContext(t)
 	gone := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w := NewWriter(rw, Options{Heartbeat: time.Hour, Detachable: true})
+		w := NewWriter(rw, Options{Detachable: true})
 		defer w.Close()
 		if err := w.Open(); err != nil {
 			t.Errorf("Open: %v", err)
@@ -127,5 +116,76 @@ func TestNoDetachUnlessDetachable(t *testing.T) {
 	}
 	if te := rec.Header().Get("Transfer-Encoding"); te != "" {
 		t.Fatalf("Transfer-Encoding %q set without Options.Detachable", te)
+	}
+}
+
+// detachedPair is a detached Writer on a real connection whose client never reads.
+func detachedPair(t *testing.T, opts Options) *Writer {
+	t.Helper()
+	detached := make(chan *Writer, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := NewWriter(rw, opts)
+		if err := w.Open(); err != nil {
+			t.Errorf("Open: %v", err)
+			return
+		}
+		d, ok := w.Detach(func() {})
+		if !ok {
+			t.Error("Detach refused an HTTP/1.1 connection")
+			return
+		}
+		detached <- d
+	}))
+	t.Cleanup(srv.Close)
+	resp := get(t, testContext(t), srv.URL) // never read from
+	t.Cleanup(func() { resp.Body.Close() })
+	d := <-detached
+	t.Cleanup(d.Close)
+	return d
+}
+
+// fillUntilFails writes until a write fails, as a stream would to a client that stopped
+// reading; the socket buffers fill first.
+func fillUntilFails(t *testing.T, w *Writer) error {
+	t.Helper()
+	body, _ := AppendBody(nil, "", bytes.Repeat([]byte("x"), 16<<10))
+	for i := 0; i < 1<<16; i++ {
+		if err := w.WriteFrame("1", body); err != nil {
+			return err
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	t.Fatal("a client that never reads took 1 GiB")
+	return nil
+}
+
+// A client that stops reading fails the stream's write within WriteTimeout instead of
+// holding it forever.
+func TestWriteTimeoutEndsAStuckWrite(t *testing.T) {
+	w := detachedPair(t, Options{Detachable: true, WriteTimeout: 200 * time.Millisecond})
+	var ne net.Error
+	if err := fillUntilFails(t, w); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("write error = %v, want a timeout", err)
+	}
+}
+
+// EndBy, from another goroutine, gets a stream's loop back from a stuck write even without
+// a WriteTimeout.
+func TestEndByEndsAStuckWrite(t *testing.T) {
+	w := detachedPair(t, Options{Detachable: true})
+	result := make(chan error, 1)
+	go func() { result <- fillUntilFails(t, w) }()
+	// The writer blocks once the socket buffers are full; EndBy must end that wait.
+	time.AfterFunc(300*time.Millisecond, func() { w.EndBy(time.Now()) })
+	select {
+	case err := <-result:
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("write error = %v, want a timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("EndBy did not end the stuck write")
 	}
 }

@@ -43,7 +43,7 @@ var payloads = []published{
 func TestGoSSEReadsWhatWasPublished(t *testing.T) {
 	ctx := testContext(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w := NewWriter(rw, Options{Retry: time.Second, Heartbeat: time.Hour})
+		w := NewWriter(rw, Options{Retry: time.Second})
 		defer w.Close()
 		if err := w.Open(); err != nil {
 			t.Errorf("Open: %v", err)
@@ -52,7 +52,7 @@ func TestGoSSEReadsWhatWasPublished(t *testing.T) {
 		for i, p := range payloads {
 			var err error
 			if i%2 == 0 { // both paths: rendered per stream, and rendered once and shared
-				err = w.WriteEvent(p.id, p.event, []byte(p.data))
+				err = writeEvent(w, p.id, p.event, []byte(p.data))
 			} else {
 				body, aerr := AppendBody(nil, p.event, []byte(p.data))
 				if aerr != nil {
@@ -114,7 +114,7 @@ func TestGoSSEHonoursRetry(t *testing.T) {
 			t.Errorf("Open: %v", err)
 			return
 		}
-		if err := w.WriteEvent("1", "", []byte("hello")); err != nil {
+		if err := writeEvent(w, "1", "", []byte("hello")); err != nil {
 			t.Errorf("WriteEvent: %v", err)
 		}
 		// Returning ends the stream, so the client schedules a reconnection.

@@ -9,10 +9,6 @@ import (
 	"time"
 )
 
-// DefaultHeartbeat is the heartbeat interval used when Options.Heartbeat is 0. The WHATWG
-// spec suggests a comment about every 15 seconds so that proxies do not close idle streams.
-const DefaultHeartbeat = 15 * time.Second
-
 // maxKeptBuffer bounds the frame buffer a Writer keeps between writes. There is one Writer
 // per subscriber, so keeping the largest frame ever seen would cost that much memory per
 // connection; frames larger than this are built in a buffer that is then let go.
@@ -32,8 +28,11 @@ var errUnterminatedBody = errors.New("ssewire: body does not end in LF (render i
 
 // Options configure a Writer.
 type Options struct {
-	Retry     time.Duration // sent as "retry: <ms>\n" on Open; 0 means do not send
-	Heartbeat time.Duration // interval of heartbeat comments; 0 means DefaultHeartbeat
+	Retry time.Duration // sent as "retry: <ms>\n" on Open; 0 means do not send
+	// WriteTimeout bounds each write: a client that stops reading fails the write (and so
+	// ends its stream) within it, instead of holding its stream's goroutine forever.
+	// 0 means no bound.
+	WriteTimeout time.Duration
 	// Detachable prepares the response for Detach: Open asks net/http for a body that is
 	// not chunked and ends when the connection closes (Transfer-Encoding: identity, which
 	// net/http turns into "Connection: close" on HTTP/1.1 and drops on HTTP/2), the setup
@@ -59,14 +58,13 @@ type Writer struct {
 	// writes do not allocate, and each frame goes out in a single Write.
 	buf []byte
 
-	ticker *time.Ticker
 	opened bool
 	closed bool
 
-	// After NotifyHeartbeats: a timer instead of the ticker.
-	hbTimer *time.Timer
-	hbDue   atomic.Bool
-	hbWake  func()
+	// deadline is the write deadline last set (see WriteTimeout): it is moved on only once
+	// a tenth of WriteTimeout has passed, so that not every flush pays for a timer update.
+	deadline time.Time
+	endBy    atomic.Int64 // unix nanoseconds after which no write may go on; 0: none (EndBy)
 }
 
 // NewWriter returns a Writer for w. It writes nothing until Open.
@@ -78,8 +76,7 @@ func NewWriter(w http.ResponseWriter, opts Options) *Writer {
 // Cache-Control: no-cache and X-Accel-Buffering: no (replacing values already set, and
 // removing any Content-Length), then "retry: N\n" if Options.Retry > 0 and the comment
 // ": ok\n\n", and flushes at once so that the headers leave now rather than with the first
-// event. It starts the heartbeat ticker (unless Close was already called).
-// Calling Open again does nothing.
+// event. Calling Open again does nothing.
 //
 // X-Accel-Buffering: no stops nginx from holding the stream back. The status must be 200:
 // clients give up for good on any other status or content type.
@@ -97,9 +94,6 @@ func (w *Writer) Open() error {
 		h.Set("Transfer-Encoding", "identity")
 	}
 	w.rw.WriteHeader(http.StatusOK)
-	if !w.closed {
-		w.ticker = time.NewTicker(w.heartbeatInterval())
-	}
 
 	b := w.buf[:0]
 	if w.opts.Retry > 0 {
@@ -120,58 +114,12 @@ func retryMillis(d time.Duration) int64 {
 	return int64((d + time.Millisecond - 1) / time.Millisecond)
 }
 
-func (w *Writer) heartbeatInterval() time.Duration {
-	if w.opts.Heartbeat <= 0 {
-		return DefaultHeartbeat
-	}
-	return w.opts.Heartbeat
-}
-
 // Opened reports whether Open was called, that is whether the response is committed to
 // being an event stream.
 func (w *Writer) Opened() bool { return w.opened }
 
-// Heartbeats fires every Options.Heartbeat after Open. It is nil before Open and after
-// Close, so a select on it blocks instead of firing.
-func (w *Writer) Heartbeats() <-chan time.Time {
-	if w.ticker == nil {
-		return nil
-	}
-	return w.ticker.C
-}
-
 // Heartbeat writes the comment ":\n\n" and flushes. Clients ignore it; proxies see traffic.
-func (w *Writer) Heartbeat() error {
-	if w.hbTimer != nil && w.hbDue.Swap(false) {
-		w.hbTimer.Reset(w.heartbeatInterval())
-	}
-	return w.Comment("")
-}
-
-// NotifyHeartbeats makes the Writer call wake (from a goroutine of its own) when a
-// heartbeat is due, instead of sending on Heartbeats, which then stays silent: a loop that
-// already waits on one channel, a subscriber's, can wait on that one alone, which costs
-// less than a select on several for every event it sends. HeartbeatDue tells the loop that
-// it must send one; Heartbeat starts the next interval. Call it after Open.
-func (w *Writer) NotifyHeartbeats(wake func()) {
-	if !w.opened || w.closed || w.hbTimer != nil {
-		return
-	}
-	if w.ticker != nil {
-		w.ticker.Stop()
-		w.ticker = nil
-	}
-	w.hbWake = wake
-	w.hbTimer = time.AfterFunc(w.heartbeatInterval(), w.heartbeatDue)
-}
-
-func (w *Writer) heartbeatDue() {
-	w.hbDue.Store(true)
-	w.hbWake()
-}
-
-// HeartbeatDue reports whether a heartbeat is due (see NotifyHeartbeats).
-func (w *Writer) HeartbeatDue() bool { return w.hbDue.Load() }
+func (w *Writer) Heartbeat() error { return w.Comment("") }
 
 // Comment writes the comment ": <text>\n\n" (":\n\n" when text is "") and flushes.
 // Text containing CR, LF or NUL is refused with ErrInvalidField and nothing is written.
@@ -223,26 +171,6 @@ func (w *Writer) WriteFrame(id string, body []byte) error {
 	return w.write(b)
 }
 
-// WriteEvent renders event and data as AppendBody does and writes the frame as WriteFrame
-// does, without flushing. An invalid id or event is refused with ErrInvalidField and
-// nothing is written. Use it for an event that only this stream gets; for one that many
-// subscribers get, render it once with AppendBody and use WriteFrame.
-func (w *Writer) WriteEvent(id, event string, data []byte) error {
-	if !ValidField(id) {
-		return errInvalidID
-	}
-	if !ValidField(event) {
-		return errInvalidEvent
-	}
-	if !w.opened {
-		return ErrNotOpen
-	}
-	b := appendID(w.pending(), id)
-	b, _ = AppendBody(b, event, data) // cannot fail: event was checked above
-	b = append(b, '\n')
-	return w.write(b)
-}
-
 // pending is where the next frame is appended: after the frames a detached Writer has not
 // flushed yet, or at the start of the buffer.
 func (w *Writer) pending() []byte {
@@ -277,6 +205,7 @@ func (w *Writer) write(b []byte) error {
 		}
 		return nil
 	}
+	w.armDeadline()
 	_, err := w.rw.Write(b)
 	if cap(b) > maxKeptBuffer {
 		w.buf = nil
@@ -300,6 +229,7 @@ func (w *Writer) Flush() error {
 	if w.conn != nil {
 		return w.flushConn()
 	}
+	w.armDeadline()
 	return w.rc.Flush()
 }
 
@@ -308,6 +238,7 @@ func (w *Writer) flushConn() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
+	w.armDeadline()
 	_, err := w.conn.Write(w.buf)
 	if cap(w.buf) > maxKeptBuffer {
 		w.buf = nil
@@ -351,7 +282,6 @@ func (w *Writer) Detach(gone func()) (*Writer, bool) {
 	w.Close()
 	w.buf = nil
 	w.handedOver = true
-	d.ticker = time.NewTicker(d.heartbeatInterval())
 	go watch(conn, gone)
 	return d, true
 }
@@ -368,19 +298,47 @@ func watch(conn net.Conn, gone func()) {
 	}
 }
 
-// Close stops the heartbeat ticker. It may be called more than once, and before Open.
-// It does not end the response: that happens when the handler returns. A Writer made by
-// Detach closes its connection, which ends the response.
+// Close may be called more than once, and before Open. It does not end the response: that
+// happens when the handler returns. A Writer made by Detach closes its connection, which
+// ends the response.
 func (w *Writer) Close() {
 	w.closed = true
-	if w.ticker != nil {
-		w.ticker.Stop()
-		w.ticker = nil
-	}
-	if w.hbTimer != nil {
-		w.hbTimer.Stop()
-	}
 	if w.conn != nil {
 		_ = w.conn.Close()
+	}
+}
+
+// armDeadline moves the write deadline WriteTimeout ahead, unless it was moved less than a
+// tenth of WriteTimeout ago, and never past EndBy's time.
+func (w *Writer) armDeadline() {
+	d := w.opts.WriteTimeout
+	if d <= 0 || w.endBy.Load() != 0 {
+		return
+	}
+	now := time.Now()
+	if w.deadline.Sub(now) > d-d/10 {
+		return
+	}
+	w.deadline = now.Add(d)
+	w.setWriteDeadline(w.deadline)
+	if end := w.endBy.Load(); end != 0 {
+		w.setWriteDeadline(time.Unix(0, end)) // EndBy ran meanwhile: its time holds
+	}
+}
+
+// EndBy makes every write, one under way included, fail once t has passed: a stream that
+// must end gets its loop back from a client that stopped reading, while one that reads
+// still takes what is written until then. Unlike the other methods it may be called from
+// any goroutine.
+func (w *Writer) EndBy(t time.Time) {
+	w.endBy.Store(t.UnixNano())
+	w.setWriteDeadline(t)
+}
+
+func (w *Writer) setWriteDeadline(t time.Time) {
+	if w.conn != nil {
+		_ = w.conn.SetWriteDeadline(t)
+	} else {
+		_ = w.rc.SetWriteDeadline(t)
 	}
 }

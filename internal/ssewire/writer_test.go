@@ -1,14 +1,12 @@
 package ssewire
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 )
@@ -47,6 +45,19 @@ func (r *recordingWriter) body() string { return string(bytes.Join(r.writes, nil
 
 // openRecorder returns an opened Writer on a recordingWriter whose writes so far (the
 // preamble) are cleared.
+// writeEvent renders event and data with AppendBody and writes the frame, as a stream that
+// sends an event of its own does; invalid ids and event names write nothing.
+func writeEvent(w *Writer, id, event string, data []byte) error {
+	if !ValidField(id) {
+		return errInvalidID
+	}
+	body, err := AppendBody(nil, event, data)
+	if err != nil {
+		return err
+	}
+	return w.WriteFrame(id, body)
+}
+
 func openRecorder(t *testing.T, opts Options) (*Writer, *recordingWriter) {
 	t.Helper()
 	rec := newRecordingWriter()
@@ -65,7 +76,7 @@ func TestWriteEventBytes(t *testing.T) {
 		for _, id := range []string{"", "42"} {
 			t.Run(tc.name+"/id="+id, func(t *testing.T) {
 				w, rec := openRecorder(t, Options{})
-				if err := w.WriteEvent(id, tc.event, []byte(tc.data)); err != nil {
+				if err := writeEvent(w, id, tc.event, []byte(tc.data)); err != nil {
 					t.Fatalf("WriteEvent: %v", err)
 				}
 				want := tc.want + "\n"
@@ -122,8 +133,8 @@ func TestInvalidFieldsWriteNothing(t *testing.T) {
 	for _, bad := range invalidFields {
 		checks := map[string]error{
 			"WriteFrame id":    w.WriteFrame(bad, body),
-			"WriteEvent id":    w.WriteEvent(bad, "", []byte("x")),
-			"WriteEvent event": w.WriteEvent("1", bad, []byte("x")),
+			"WriteEvent id":    writeEvent(w, bad, "", []byte("x")),
+			"WriteEvent event": writeEvent(w, "1", bad, []byte("x")),
 			"Comment":          w.Comment(bad),
 		}
 		for what, err := range checks {
@@ -171,7 +182,7 @@ func TestOpenHeadersAndPreamble(t *testing.T) {
 	rec.Header().Add("Cache-Control", "public")
 	rec.Header().Set("Content-Length", "12")
 
-	w := NewWriter(rec, Options{Retry: 3 * time.Second, Heartbeat: time.Hour})
+	w := NewWriter(rec, Options{Retry: 3 * time.Second})
 	defer w.Close()
 	if w.Opened() {
 		t.Fatal("Opened() before Open")
@@ -239,12 +250,12 @@ func TestOpenRetry(t *testing.T) {
 // ordinary error response.
 func TestNothingWrittenBeforeOpen(t *testing.T) {
 	rec := newRecordingWriter()
-	w := NewWriter(rec, Options{Heartbeat: time.Millisecond})
+	w := NewWriter(rec, Options{})
 	defer w.Close()
 	body, _ := AppendBody(nil, "", []byte("x"))
 	for what, err := range map[string]error{
 		"WriteFrame": w.WriteFrame("1", body),
-		"WriteEvent": w.WriteEvent("1", "", []byte("x")),
+		"WriteEvent": writeEvent(w, "1", "", []byte("x")),
 		"Comment":    w.Comment("x"),
 		"Heartbeat":  w.Heartbeat(),
 		"Flush":      w.Flush(),
@@ -253,9 +264,6 @@ func TestNothingWrittenBeforeOpen(t *testing.T) {
 			t.Errorf("%s before Open: error = %v, want ErrNotOpen", what, err)
 		}
 	}
-	if w.Heartbeats() != nil {
-		t.Error("Heartbeats() is not nil before Open")
-	}
 	if rec.status != 0 || len(rec.writes) != 0 || rec.flushes != 0 || len(rec.header) != 0 {
 		t.Fatalf("wrote before Open: status %d, body %q, %d flushes, header %v",
 			rec.status, rec.body(), rec.flushes, rec.header)
@@ -263,31 +271,14 @@ func TestNothingWrittenBeforeOpen(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	w := NewWriter(newRecordingWriter(), Options{Heartbeat: time.Hour})
+	w := NewWriter(newRecordingWriter(), Options{})
 	w.Close() // before Open
 	w.Close()
 	if err := w.Open(); err != nil {
 		t.Fatal(err)
 	}
-	if w.Heartbeats() != nil {
-		t.Error("Open after Close started the heartbeat ticker")
-	}
-
-	w = NewWriter(newRecordingWriter(), Options{})
-	if err := w.Open(); err != nil {
-		t.Fatal(err)
-	}
-	if w.Heartbeats() == nil {
-		t.Fatal("Heartbeats() is nil after Open")
-	}
-	if got := w.heartbeatInterval(); got != DefaultHeartbeat {
-		t.Errorf("default heartbeat %v, want %v", got, DefaultHeartbeat)
-	}
 	w.Close()
 	w.Close()
-	if w.Heartbeats() != nil {
-		t.Error("Heartbeats() is not nil after Close")
-	}
 }
 
 func TestWriteErrorIsReturned(t *testing.T) {
@@ -298,7 +289,7 @@ func TestWriteErrorIsReturned(t *testing.T) {
 	if err := w.WriteFrame("1", body); !errors.Is(err, boom) {
 		t.Errorf("WriteFrame error = %v, want %v", err, boom)
 	}
-	if err := w.WriteEvent("1", "", []byte("x")); !errors.Is(err, boom) {
+	if err := writeEvent(w, "1", "", []byte("x")); !errors.Is(err, boom) {
 		t.Errorf("WriteEvent error = %v, want %v", err, boom)
 	}
 	if err := w.Comment("x"); !errors.Is(err, boom) {
@@ -397,43 +388,6 @@ func TestOpenFlushesOverRealConnection(t *testing.T) {
 	}
 }
 
-// A heartbeat comment arrives on a real connection with no event being sent.
-func TestHeartbeatOverRealConnection(t *testing.T) {
-	ctx := testContext(t)
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w := NewWriter(rw, Options{Heartbeat: 10 * time.Millisecond})
-		defer w.Close()
-		if err := w.Open(); err != nil {
-			t.Errorf("Open: %v", err)
-			return
-		}
-		for {
-			select {
-			case <-w.Heartbeats():
-				if err := w.Heartbeat(); err != nil {
-					return // the client went away
-				}
-			case <-r.Context().Done():
-				return
-			}
-		}
-	}))
-	t.Cleanup(srv.Close) // registered before get's cleanup, so it runs after the body is closed
-
-	sc := bufio.NewScanner(get(t, ctx, srv.URL).Body)
-	var lines []string
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if sc.Text() == ":" {
-			if strings.Join(lines, "\n") != ": ok\n\n:" {
-				t.Fatalf("stream before the heartbeat: %q", lines)
-			}
-			return
-		}
-	}
-	t.Fatalf("no heartbeat comment before %v; read %q", sc.Err(), lines)
-}
-
 // Writing to a client that went away returns an error instead of panicking or blocking.
 func TestWriteAfterClientGone(t *testing.T) {
 	ctx := testContext(t)
@@ -454,7 +408,7 @@ func TestWriteAfterClientGone(t *testing.T) {
 		}
 		data := bytes.Repeat([]byte("x"), 4096)
 		for ctx.Err() == nil {
-			if err := w.WriteEvent("1", "", data); err != nil {
+			if err := writeEvent(w, "1", "", data); err != nil {
 				result <- err
 				return
 			}
@@ -492,7 +446,7 @@ func (d *discardWriter) WriteHeader(int)             {}
 func (d *discardWriter) Flush()                      {}
 
 func openDiscard(tb testing.TB) *Writer {
-	w := NewWriter(&discardWriter{h: http.Header{}}, Options{Heartbeat: time.Hour})
+	w := NewWriter(&discardWriter{h: http.Header{}}, Options{})
 	tb.Cleanup(w.Close)
 	if err := w.Open(); err != nil {
 		tb.Fatal(err)
@@ -515,14 +469,14 @@ func TestSteadyStateAllocations(t *testing.T) {
 		t.Errorf("WriteFrame: %v allocations per call, want 0", n)
 	}
 	if n := testing.AllocsPerRun(1000, func() {
-		if err := w.WriteEvent("1234567", "order", benchData); err != nil {
+		if err := w.WriteFrame("1234567", benchBody); err != nil {
 			t.Fatal(err)
 		}
 		if err := w.Flush(); err != nil {
 			t.Fatal(err)
 		}
 	}); n != 0 {
-		t.Errorf("WriteEvent+Flush: %v allocations per call, want 0", n)
+		t.Errorf("WriteFrame+Flush: %v allocations per call, want 0", n)
 	}
 	if n := testing.AllocsPerRun(1000, func() { _ = w.WriteFrame("a\nb", benchBody) }); n != 0 {
 		t.Errorf("rejecting an id: %v allocations per call, want 0", n)
@@ -535,17 +489,6 @@ func BenchmarkWriteFrame(b *testing.B) {
 	b.SetBytes(int64(len(benchBody)))
 	for b.Loop() {
 		if err := w.WriteFrame("1234567", benchBody); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkWriteEvent(b *testing.B) {
-	w := openDiscard(b)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(benchData)))
-	for b.Loop() {
-		if err := w.WriteEvent("1234567", "order", benchData); err != nil {
 			b.Fatal(err)
 		}
 	}

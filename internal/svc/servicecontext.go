@@ -14,19 +14,16 @@ import (
 	"github.com/zeromicro/go-zero/rest"
 	"github.com/zeromicro/go-zero/rest/httpx"
 
-	"github.com/sseapi/sse-api/internal/accesslog"
+	"github.com/sseapi/sse-api/internal/access"
 	"github.com/sseapi/sse-api/internal/apierr"
 	"github.com/sseapi/sse-api/internal/auth"
-	"github.com/sseapi/sse-api/internal/bodylimit"
 	"github.com/sseapi/sse-api/internal/broker"
-	"github.com/sseapi/sse-api/internal/clientip"
 	"github.com/sseapi/sse-api/internal/config"
 	"github.com/sseapi/sse-api/internal/middleware"
 	"github.com/sseapi/sse-api/internal/qrlogin"
 	"github.com/sseapi/sse-api/internal/redisconn"
 	"github.com/sseapi/sse-api/internal/respond"
-	"github.com/sseapi/sse-api/internal/ssewire"
-	"github.com/sseapi/sse-api/internal/streams"
+	"github.com/sseapi/sse-api/internal/stream"
 	"github.com/sseapi/sse-api/publish"
 )
 
@@ -38,17 +35,18 @@ type ServiceContext struct {
 	Publisher *publish.Publisher
 	Tokens    *auth.Tokens
 	Auth      *auth.Authenticator
-	Streams   *streams.Registry
-	ClientIP  *clientip.Resolver
-	// Anonymous limits, per client address, requests that carry no token.
-	Anonymous *limit.PeriodLimit
-	Public    auth.Patterns
+	// Access resolves what a stream request may read; Streams runs the streams.
+	Access  *access.Access
+	Streams *stream.Runtime
+	Public  auth.Patterns
 
 	QR *qrlogin.Store
 	// QRCreates and QRMisses limit, per client address, QR sessions created and lookups of
 	// unknown session ids.
 	QRCreates, QRMisses *limit.PeriodLimit
 
+	ClientIP    *middleware.ClientIP
+	Authorize   rest.Middleware
 	PublishBody rest.Middleware
 }
 
@@ -57,7 +55,7 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	ips, err := clientip.NewResolver(c.TrustedProxies)
+	ips, err := middleware.NewClientIP(c.TrustedProxies)
 	if err != nil {
 		return nil, errors.New("TrustedProxies: " + err.Error())
 	}
@@ -65,23 +63,34 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 	if err != nil {
 		return nil, err
 	}
-	tokens := auth.NewTokens(c.Auth.AccessSecret)
+	tokens := auth.NewTokens(c.Auth.AccessSecret).WithMaxTTL(c.Auth.MaxTokenTTL)
 	zopts := []zredis.Option{zredis.WithPass(c.Redis.Password), zredis.WithUser(c.Redis.Username)}
 	if conn.Cluster {
 		zopts = append(zopts, zredis.Cluster())
 	}
 	limits := zredis.New(conn.Addr, zopts...)
+	anonymous := limit.NewPeriodLimit(60, c.Limits.AnonymousPerMinute, limits, "sse:limit:anonymous:")
+	authn := &auth.Authenticator{Tokens: tokens, Tickets: auth.NewTickets(conn.Client, c.Auth.TicketTTL)}
+	hub := broker.NewHub(conn.Client, broker.Options{QueueSize: c.Stream.QueueSize})
 	return &ServiceContext{
 		Config:    c,
 		Redis:     conn,
-		Hub:       broker.NewHub(conn.Client, broker.Options{QueueSize: c.Stream.QueueSize}),
+		Hub:       hub,
 		Publisher: publish.New(conn.Client, publish.Options{HistorySize: c.Stream.HistorySize, HistoryTTL: c.Stream.HistoryTTL}),
 		Tokens:    tokens,
-		Auth:      &auth.Authenticator{Tokens: tokens, Tickets: auth.NewTickets(conn.Client, c.Auth.TicketTTL)},
-		Streams:   streams.NewRegistry(c.Limits.MaxStreams, c.Limits.MaxStreamsPerUser),
-		ClientIP:  ips,
-		Anonymous: limit.NewPeriodLimit(60, c.Limits.AnonymousPerMinute, limits, "sse:limit:anonymous:"),
-		Public:    auth.Patterns(c.Topics.Public),
+		Auth:      authn,
+		Access: access.New(authn, func(ctx context.Context, key string) (bool, error) { return Allow(ctx, anonymous, key) }, access.Config{
+			Public:           auth.Patterns(c.Topics.Public),
+			MaxTopics:        c.Limits.MaxTopicsPerStream,
+			ResumeTTL:        c.Auth.ResumeTTL,
+			ResumeCookiePath: c.Auth.ResumeCookiePath,
+			SecureCookies:    c.Auth.SecureCookies,
+		}),
+		Streams: stream.New(hub, stream.Config{
+			Retry: c.Stream.Retry, Heartbeat: c.Stream.Heartbeat, WriteTimeout: c.Stream.WriteTimeout,
+			MaxStreams: c.Limits.MaxStreams, MaxStreamsPerUser: c.Limits.MaxStreamsPerUser,
+		}),
+		Public: auth.Patterns(c.Topics.Public),
 
 		QR: qrlogin.NewStore(conn.Client, qrlogin.Config{
 			TTL: c.QRLogin.TTL, ConfirmWindow: c.QRLogin.ConfirmWindow, Retention: c.QRLogin.Retention,
@@ -89,6 +98,8 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 		QRCreates: limit.NewPeriodLimit(60, c.QRLogin.CreatePerMinute, limits, "sse:limit:qr-create:"),
 		QRMisses:  limit.NewPeriodLimit(60, c.QRLogin.MissesPerMinute, limits, "sse:limit:qr-miss:"),
 
+		ClientIP:    ips,
+		Authorize:   middleware.NewAuthorizeMiddleware(tokens).Handle,
 		PublishBody: middleware.NewPublishBodyMiddleware().Handle,
 	}, nil
 }
@@ -99,19 +110,9 @@ func (s *ServiceContext) Close() {
 	_ = s.Redis.Close()
 }
 
-// StreamOptions configure every SSE writer.
-func (s *ServiceContext) StreamOptions() ssewire.Options {
-	return ssewire.Options{Retry: s.Config.Stream.Retry, Heartbeat: s.Config.Stream.Heartbeat, Detachable: true}
-}
-
 // PingRedis is the health probe of the dev server.
 func (s *ServiceContext) PingRedis(ctx context.Context) error {
 	return s.Redis.Client.Ping(ctx).Err()
-}
-
-// AllowAnonymous takes one request of key's budget; it is false when the budget is spent.
-func (s *ServiceContext) AllowAnonymous(ctx context.Context, key string) (bool, error) {
-	return Allow(ctx, s.Anonymous, key)
 }
 
 // Allow takes one from key's budget in l; it is false when the budget is spent.
@@ -123,21 +124,18 @@ func Allow(ctx context.Context, l *limit.PeriodLimit, key string) (bool, error) 
 	return code != limit.OverQuota, nil
 }
 
-// User is the authenticated user of a route behind go-zero's JWT middleware, or a 401.
+// User is the authenticated user of a route behind the Authorize middleware, or a 401.
 func User(ctx context.Context) (auth.Identity, error) {
 	who, ok := auth.FromContext(ctx)
 	if !ok {
-		return auth.Identity{}, apierr.Unauthorized("the token has no uid claim")
+		return auth.Identity{}, apierr.Unauthorized("missing bearer token")
 	}
 	return who, nil
 }
 
-// RunOptions make go-zero answer its own errors (401, 404, 405) in the service's JSON shape.
+// RunOptions make go-zero answer its own errors (404, 405) in the service's JSON shape.
 func (s *ServiceContext) RunOptions() []rest.RunOption {
 	opts := []rest.RunOption{
-		rest.WithUnauthorizedCallback(func(w http.ResponseWriter, r *http.Request, err error) {
-			writeError(w, apierr.Unauthorized("missing or invalid bearer token"))
-		}),
 		rest.WithNotFoundHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, apierr.NotFound("no such route"))
 		})),
@@ -157,9 +155,9 @@ func (s *ServiceContext) RunOptions() []rest.RunOption {
 // Use installs the service's middlewares on every route.
 func (s *ServiceContext) Use(server *rest.Server) {
 	httpx.SetErrorHandlerCtx(apierr.Handle)
-	server.Use(s.ClientIP.Middleware)
-	server.Use(accesslog.Middleware)
-	server.Use(bodylimit.Middleware(s.Config.Stream.MaxPayload))
+	server.Use(s.ClientIP.Handle)
+	server.Use(middleware.AccessLog)
+	server.Use(middleware.BodyLimit(s.Config.Stream.MaxPayload))
 	server.Use(respond.Middleware)
 }
 

@@ -10,17 +10,16 @@ type Event struct {
 }
 
 type EventsReq struct {
-	Topics        []string `form:"topic,optional"`
-	LastEventId   string   `form:"lastEventId,optional"`
-	Ticket        string   `form:"ticket,optional"`
-	LastEventIdHd string   `header:"Last-Event-Id,optional"`
-	Authorization string   `header:"Authorization,optional"`
-	Cookie        string   `header:"Cookie,optional"`
+	Topics []string `form:"topic,optional"`
 }
 
 type Image struct {
 	ContentType string `json:"-"`
 	Body        []byte `json:"-"`
+}
+
+type MeEventsReq struct {
+	Topics []string `form:"topic,optional"`
 }
 
 type PublishReq struct {
@@ -41,9 +40,8 @@ type QrCreateReq struct {
 }
 
 type QrEventsReq struct {
-	Id            string `path:"id"`
-	Cookie        string `header:"Cookie,optional"`
-	LastEventIdHd string `header:"Last-Event-Id,optional"`
+	Id     string `path:"id"`
+	Cookie string `header:"Cookie,optional"`
 }
 
 type QrExchangeResp struct {

@@ -6,32 +6,25 @@ package {{.PkgName}}
 import (
 	"net/http"
 
-	"github.com/zeromicro/go-zero/core/logc"
 	"github.com/zeromicro/go-zero/rest/httpx"
 
-	"{{.projectPkg}}/internal/ssewire"
+	"{{.projectPkg}}/internal/stream"
 	{{.ImportPackages}}
 )
 
 {{if .HasDoc}}{{.Doc}}{{end}}
 func {{.HandlerName}}(svcCtx *svc.ServiceContext) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		{{if .HasRequest}}var req types.{{.RequestType}}
+		var req types.{{.RequestType}}
 		if err := httpx.Parse(r, &req); err != nil {
 			httpx.ErrorCtx(r.Context(), w, err)
 			return
 		}
 
-		{{end}}sw := ssewire.NewWriter(w, svcCtx.StreamOptions())
-		defer sw.Close()
-		l := {{.LogicName}}.New{{.LogicType}}(r.Context(), svcCtx)
-		if err := l.{{.Call}}({{if .HasRequest}}&req, {{end}}sw); err != nil {
-			if !sw.Opened() {
-				// Nothing was streamed yet, so the client still gets an HTTP error it can read.
-				httpx.ErrorCtx(r.Context(), w, err)
-				return
-			}
-			logc.Infow(r.Context(), "stream ended", logc.Field("route", "{{.HandlerName}}"), logc.Field("reason", err.Error()))
-		}
+		// The stream runtime owns the stream's life: admission, opening, resume, heartbeats,
+		// detaching, and its end. The logic authorizes, subscribes and loops.
+		svcCtx.Streams.Serve(w, r, "{{.Call}}", func(s *stream.Stream) error {
+			return {{.LogicName}}.New{{.LogicType}}(s.Context(), svcCtx).{{.Call}}(&req, s)
+		})
 	}
 }

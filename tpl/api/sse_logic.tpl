@@ -5,7 +5,9 @@ package {{.pkgName}}
 
 import (
 	{{.imports}}
-	"{{.projectPkg}}/internal/ssewire"
+	"{{.projectPkg}}/internal/apierr"
+	"{{.projectPkg}}/internal/auth"
+	"{{.projectPkg}}/internal/stream"
 )
 
 type {{.logic}} struct {
@@ -23,18 +25,32 @@ func New{{.logic}}(ctx context.Context, svcCtx *svc.ServiceContext) *{{.logic}} 
 	}
 }
 
-// {{.function}} validates and authorizes first: an error returned before w.Open() reaches the
-// client as a JSON error. Once open, it loops until the client leaves or the server shuts down.
-func (l *{{.logic}}) {{.function}}(req *types.{{.function}}Req, w *ssewire.Writer) error {
-	if err := w.Open(); err != nil {
+// {{.function}} authorizes the request and subscribes: an error returned before Subscribe
+// succeeds reaches the client as a JSON error. Then it forwards events until the stream
+// ends (the client leaves, the credential expires, the server shuts down).
+func (l *{{.logic}}) {{.function}}(req *types.{{.function}}Req, s *stream.Stream) error {
+	grant, err := l.svcCtx.Access.Grant(l.ctx, s.Request())
+	if err != nil {
+		return err
+	}
+	if !grant.Authenticated() {
+		return apierr.Unauthorized("this stream needs credentials")
+	}
+	// What the route streams: here the user's own topic; Plan checks the grant allows it.
+	plan, err := l.svcCtx.Access.Plan(l.ctx, grant, []string{auth.UserTopic(grant.UID)})
+	if err != nil {
+		return err
+	}
+	sub, err := s.Subscribe(plan)
+	if err != nil {
 		return err
 	}
 	for {
 		select {
 		case <-l.ctx.Done():
 			return nil
-		case <-w.Heartbeats():
-			if err := w.Heartbeat(); err != nil {
+		case batch := <-sub.Events():
+			if err := sub.Send(batch); err != nil {
 				return err
 			}
 		}

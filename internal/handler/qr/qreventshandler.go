@@ -6,11 +6,10 @@ package qr
 import (
 	"net/http"
 
-	"github.com/zeromicro/go-zero/core/logc"
 	"github.com/zeromicro/go-zero/rest/httpx"
 
 	"github.com/sseapi/sse-api/internal/logic/qr"
-	"github.com/sseapi/sse-api/internal/ssewire"
+	"github.com/sseapi/sse-api/internal/stream"
 	"github.com/sseapi/sse-api/internal/svc"
 	"github.com/sseapi/sse-api/internal/types"
 )
@@ -24,16 +23,10 @@ func QrEventsHandler(svcCtx *svc.ServiceContext) http.HandlerFunc {
 			return
 		}
 
-		sw := ssewire.NewWriter(w, svcCtx.StreamOptions())
-		defer sw.Close()
-		l := qr.NewQrEventsLogic(r.Context(), svcCtx)
-		if err := l.QrEvents(&req, sw); err != nil {
-			if !sw.Opened() {
-				// Nothing was streamed yet, so the client still gets an HTTP error it can read.
-				httpx.ErrorCtx(r.Context(), w, err)
-				return
-			}
-			logc.Infow(r.Context(), "stream ended", logc.Field("route", "QrEventsHandler"), logc.Field("reason", err.Error()))
-		}
+		// The stream runtime owns the stream's life: admission, opening, resume, heartbeats,
+		// detaching, and its end. The logic authorizes, subscribes and loops.
+		svcCtx.Streams.Serve(w, r, "QrEvents", func(s *stream.Stream) error {
+			return qr.NewQrEventsLogic(s.Context(), svcCtx).QrEvents(&req, s)
+		})
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"context"
 
 	"github.com/sseapi/sse-api/internal/apierr"
-	"github.com/sseapi/sse-api/internal/clientip"
+	"github.com/sseapi/sse-api/internal/middleware"
 	"github.com/sseapi/sse-api/internal/qrlogin"
 	"github.com/sseapi/sse-api/internal/respond"
 
@@ -33,7 +33,7 @@ func NewCreateSessionLogic(ctx context.Context, svcCtx *svc.ServiceContext) *Cre
 }
 
 func (l *CreateSessionLogic) CreateSession(req *types.QrCreateReq) (*types.QrSessionResp, error) {
-	ip := clientip.FromContext(l.ctx)
+	ip := middleware.ClientAddr(l.ctx)
 	ok, err := svc.Allow(l.ctx, l.svcCtx.QRCreates, ip)
 	if err != nil {
 		return nil, apierr.Internal(err)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/sseapi/sse-api/internal/apierr"
-	"github.com/sseapi/sse-api/internal/clientip"
+	"github.com/sseapi/sse-api/internal/middleware"
 	"github.com/sseapi/sse-api/internal/qrlogin"
 	"github.com/sseapi/sse-api/internal/svc"
 	"github.com/sseapi/sse-api/internal/types"
@@ -50,7 +50,7 @@ func browserSecret(cookieHeader string) string {
 func fail(ctx context.Context, svcCtx *svc.ServiceContext, err error) error {
 	switch {
 	case errors.Is(err, qrlogin.ErrNotFound):
-		ok, lerr := svc.Allow(ctx, svcCtx.QRMisses, clientip.FromContext(ctx))
+		ok, lerr := svc.Allow(ctx, svcCtx.QRMisses, middleware.ClientAddr(ctx))
 		if lerr != nil {
 			return apierr.Internal(lerr)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/zeromicro/go-zero/core/logx"
 
 	"github.com/sseapi/sse-api/internal/apierr"
+	"github.com/sseapi/sse-api/internal/auth"
 	"github.com/sseapi/sse-api/internal/svc"
 	"github.com/sseapi/sse-api/internal/types"
 )
@@ -34,7 +35,7 @@ func (l *CreateTicketLogic) CreateTicket(req *types.TicketReq) (*types.TicketRes
 	if err != nil {
 		return nil, err
 	}
-	topics, err := cleanTopics(req.Topics, l.svcCtx.Config.Limits.MaxTopicsPerStream)
+	topics, err := l.svcCtx.Access.Topics(req.Topics)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +44,10 @@ func (l *CreateTicketLogic) CreateTicket(req *types.TicketReq) (*types.TicketRes
 			return nil, apierr.Forbidden("not allowed to subscribe to " + t)
 		}
 	}
-	ticket, expires, err := l.svcCtx.Auth.Tickets.Issue(l.ctx, who.UID, topics)
+	// Streams and resume cookies the ticket opens end when the token does.
+	ticket, expires, err := l.svcCtx.Auth.Tickets.Issue(l.ctx, auth.TicketGrant{
+		UID: who.UID, Topics: topics, CredentialExpires: who.Expires,
+	})
 	if err != nil {
 		return nil, apierr.Internal(err)
 	}

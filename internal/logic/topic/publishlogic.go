@@ -9,6 +9,7 @@ import (
 
 	"github.com/zeromicro/go-zero/core/logx"
 
+	"github.com/sseapi/sse-api/internal/access"
 	"github.com/sseapi/sse-api/internal/apierr"
 	"github.com/sseapi/sse-api/internal/metrics"
 	"github.com/sseapi/sse-api/internal/middleware"
@@ -47,7 +48,7 @@ func (l *PublishLogic) Publish(req *types.PublishReq) (*types.PublishResp, error
 	if body.Event != "" && !publish.ValidEvent(body.Event) {
 		return nil, apierr.BadRequest("malformed event name: want [A-Za-z0-9_.:-]{1,64}")
 	}
-	if isReserved(req.Topic) || !who.CanPublish(req.Topic) {
+	if access.Reserved(req.Topic) || !who.CanPublish(req.Topic) {
 		return nil, apierr.Forbidden("not allowed to publish to this topic")
 	}
 	id, err := l.svcCtx.Publisher.Publish(l.ctx, req.Topic, body.Event, body.Data)

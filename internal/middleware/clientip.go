@@ -1,7 +1,4 @@
-// Package clientip finds the address a request really comes from. X-Forwarded-For is
-// believed only as far as it was written by proxies the operator trusts; otherwise anybody
-// could pick the address that rate limits count and that the QR-login phone is shown.
-package clientip
+package middleware
 
 import (
 	"context"
@@ -11,14 +8,16 @@ import (
 	"strings"
 )
 
-// Resolver knows which proxies are trusted.
-type Resolver struct {
+// ClientIP finds the address a request really comes from. X-Forwarded-For is believed only
+// as far as it was written by proxies the operator trusts; otherwise anybody could pick the
+// address that rate limits count and that the QR-login phone is shown.
+type ClientIP struct {
 	trusted []netip.Prefix
 }
 
-// NewResolver trusts the given CIDRs or single addresses.
-func NewResolver(trusted []string) (*Resolver, error) {
-	r := &Resolver{}
+// NewClientIP trusts the given CIDRs or single addresses.
+func NewClientIP(trusted []string) (*ClientIP, error) {
+	r := &ClientIP{}
 	for _, s := range trusted {
 		s = strings.TrimSpace(s)
 		if !strings.Contains(s, "/") {
@@ -38,7 +37,7 @@ func NewResolver(trusted []string) (*Resolver, error) {
 	return r, nil
 }
 
-func (r *Resolver) isTrusted(addr netip.Addr) bool {
+func (r *ClientIP) isTrusted(addr netip.Addr) bool {
 	addr = addr.Unmap()
 	for _, p := range r.trusted {
 		if p.Contains(addr) {
@@ -50,7 +49,7 @@ func (r *Resolver) isTrusted(addr netip.Addr) bool {
 
 // Of returns the client address of req: the peer, or, when the peer is a trusted proxy, the
 // right-most X-Forwarded-For entry that is not itself a trusted proxy.
-func (r *Resolver) Of(req *http.Request) string {
+func (r *ClientIP) Of(req *http.Request) string {
 	host, _, err := net.SplitHostPort(req.RemoteAddr)
 	if err != nil {
 		host = req.RemoteAddr
@@ -76,17 +75,17 @@ func (r *Resolver) Of(req *http.Request) string {
 	return peer.Unmap().String()
 }
 
-type ctxKey struct{}
+type clientIPKey struct{}
 
-// Middleware stores the client address in the request context for the logic.
-func (r *Resolver) Middleware(next http.HandlerFunc) http.HandlerFunc {
+// Handle stores the client address in the request context for the logic.
+func (r *ClientIP) Handle(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
-		next(w, req.WithContext(context.WithValue(req.Context(), ctxKey{}, r.Of(req))))
+		next(w, req.WithContext(context.WithValue(req.Context(), clientIPKey{}, r.Of(req))))
 	}
 }
 
-// FromContext returns the client address stored by Middleware.
-func FromContext(ctx context.Context) string {
-	s, _ := ctx.Value(ctxKey{}).(string)
+// ClientAddr returns the client address that ClientIP stored in ctx.
+func ClientAddr(ctx context.Context) string {
+	s, _ := ctx.Value(clientIPKey{}).(string)
 	return s
 }

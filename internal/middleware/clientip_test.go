@@ -1,4 +1,4 @@
-package clientip
+package middleware
 
 import (
 	"net/http"
@@ -6,7 +6,7 @@ import (
 )
 
 func TestOfBelievesOnlyTrustedProxies(t *testing.T) {
-	r, err := NewResolver([]string{"10.0.0.0/8", "192.0.2.1"})
+	r, err := NewClientIP([]string{"10.0.0.0/8", "192.0.2.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestOfBelievesOnlyTrustedProxies(t *testing.T) {
 			t.Errorf("Of(%s, %q) = %s, want %s", c.remote, c.xff, got, c.want)
 		}
 	}
-	if _, err := NewResolver([]string{"not-an-ip"}); err == nil {
+	if _, err := NewClientIP([]string{"not-an-ip"}); err == nil {
 		t.Fatal("bad proxy accepted")
 	}
 }

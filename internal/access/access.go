@@ -1,0 +1,163 @@
+// Package access decides what a stream request may read. Grant resolves the request's
+// credentials (a Bearer token, the access_token cookie, a single-use ticket, a ticket's
+// resume cookie, or none); Plan checks the topics a route wants against the grant and says
+// how the stream runs: whom it counts against, until when, which cookie it renews, and the
+// ticket it spends, last, once everything else was checked.
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sseapi/sse-api/internal/apierr"
+	"github.com/sseapi/sse-api/internal/auth"
+	"github.com/sseapi/sse-api/internal/middleware"
+	"github.com/sseapi/sse-api/internal/stream"
+	"github.com/sseapi/sse-api/publish"
+)
+
+// Limiter takes one from key's budget and reports whether there was one.
+type Limiter func(ctx context.Context, key string) (bool, error)
+
+// Config is what access needs of the service's settings.
+type Config struct {
+	Public    auth.Patterns // topics anyone may read
+	MaxTopics int           // per stream
+	// ResumeTTL is the life of a resume cookie (never past its credential's expiry);
+	// ResumeCookiePath scopes it to the stream routes as browsers see them.
+	ResumeTTL        time.Duration
+	ResumeCookiePath string
+	SecureCookies    bool
+}
+
+// Access resolves stream requests.
+type Access struct {
+	auth      *auth.Authenticator
+	anonymous Limiter
+	conf      Config
+}
+
+// New returns the access rules of a service; anonymous bounds, per client address, the
+// requests that carry no token (anonymous streams and ticket redemptions).
+func New(a *auth.Authenticator, anonymous Limiter, c Config) *Access {
+	return &Access{auth: a, anonymous: anonymous, conf: c}
+}
+
+// Grant resolves who r comes from. Requests without a token are rate limited per client
+// address before anything else, ticket guesses included. A ticket is only looked at here:
+// Plan spends it, last.
+func (a *Access) Grant(ctx context.Context, r *http.Request) (auth.Grant, error) {
+	creds := auth.CredentialsOf(r)
+	if !creds.HasToken() {
+		ok, err := a.anonymous(ctx, middleware.ClientAddr(ctx))
+		if err != nil {
+			return auth.Grant{}, apierr.Internal(err)
+		}
+		if !ok {
+			return auth.Grant{}, apierr.TooManyRequests("too many requests without a token from this address")
+		}
+	}
+	grant, err := a.auth.Subscriber(ctx, creds)
+	switch {
+	case errors.Is(err, auth.ErrBadToken), errors.Is(err, auth.ErrBadTicket), errors.Is(err, auth.ErrNoCredentials):
+		return auth.Grant{}, apierr.Unauthorized(err.Error())
+	case err != nil:
+		return auth.Grant{}, apierr.Internal(err)
+	}
+	return grant, nil
+}
+
+// Plan checks that g may read every topic and says how the stream runs: it counts against
+// the user (anonymous clients: their address); it ends when its credential does; a
+// ticket's stream renews the ticket's resume cookie, ends before the cookie does, so the
+// reconnect renews it, and spends the ticket as it opens.
+func (a *Access) Plan(ctx context.Context, g auth.Grant, topics []string) (stream.Plan, error) {
+	topics, err := a.Topics(topics)
+	if err != nil {
+		return stream.Plan{}, err
+	}
+	for _, t := range topics {
+		if g.Allows(t, a.conf.Public) {
+			continue
+		}
+		if !g.Authenticated() {
+			return stream.Plan{}, apierr.Unauthorized("topic " + t + " needs credentials")
+		}
+		return stream.Plan{}, apierr.Forbidden("not allowed to subscribe to " + t)
+	}
+	p := stream.Plan{Topics: topics, Holder: g.UID, Until: g.Expires}
+	if !g.Authenticated() {
+		p.Holder = "address:" + middleware.ClientAddr(ctx)
+	}
+	if g.Via != auth.ViaTicket && g.Via != auth.ViaResume {
+		return p, nil
+	}
+	now := time.Now()
+	cookieEnd := now.Add(a.conf.ResumeTTL)
+	if !g.Expires.IsZero() && g.Expires.Before(cookieEnd) {
+		cookieEnd = g.Expires
+	}
+	cookie, err := a.auth.Tokens.ResumeCookie(auth.ResumeGrant{
+		UID: g.UID, Topics: g.Topics, TicketHash: g.TicketHash, CredentialExpires: g.Expires,
+	}, a.conf.ResumeCookiePath, cookieEnd, a.conf.SecureCookies)
+	if err != nil {
+		return stream.Plan{}, apierr.Internal(err)
+	}
+	p.Cookies = []*http.Cookie{cookie}
+	// Half the cookie's life, so the reconnect renews it; never past the credential.
+	p.Until = now.Add(a.conf.ResumeTTL / 2)
+	if !g.Expires.IsZero() && g.Expires.Before(p.Until) {
+		p.Until = g.Expires
+	}
+	if g.Via == auth.ViaTicket {
+		p.Commit = func(ctx context.Context) error {
+			err := a.auth.Tickets.Spend(ctx, g.TicketHash)
+			switch {
+			case errors.Is(err, auth.ErrBadTicket):
+				return apierr.Unauthorized(err.Error())
+			case err != nil:
+				return apierr.Internal(err)
+			}
+			return nil
+		}
+	}
+	return p, nil
+}
+
+// ReservedPrefix starts topics that only the service itself writes and that are read
+// through their own routes: QR-login sessions ("qr:<id>") are bound to the browser that
+// created them, which the topic routes cannot check.
+const ReservedPrefix = "qr:"
+
+// Reserved reports whether topic is reserved (see ReservedPrefix).
+func Reserved(topic string) bool { return strings.HasPrefix(topic, ReservedPrefix) }
+
+// Topics checks the topics of a request: at least one, at most the configured number, each
+// well formed and not reserved. Repeats are dropped, order is kept.
+func (a *Access) Topics(topics []string) ([]string, error) {
+	if len(topics) == 0 {
+		return nil, apierr.BadRequest("name at least one topic")
+	}
+	seen := make(map[string]bool, len(topics))
+	out := make([]string, 0, len(topics))
+	for _, t := range topics {
+		if !publish.ValidTopic(t) {
+			return nil, apierr.BadRequest(fmt.Sprintf("malformed topic %q: want [A-Za-z0-9_.:-]{1,128}", t))
+		}
+		if Reserved(t) {
+			return nil, apierr.Forbidden(fmt.Sprintf("topic %q is reserved", t))
+		}
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	if len(out) > a.conf.MaxTopics {
+		return nil, apierr.BadRequest(fmt.Sprintf("at most %d topics per stream", a.conf.MaxTopics))
+	}
+	return out, nil
+}

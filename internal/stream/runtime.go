@@ -1,0 +1,102 @@
+// Package stream runs the Server-Sent Events streams of sse-api: the lifecycle every SSE
+// route shares, so that a route's logic only authorizes the request, says what it
+// subscribes to, and forwards events in a loop.
+//
+// The handler goctl generates for an `sse: true` route (tpl/api/sse_handler.tpl) calls
+// Runtime.Serve with its logic. From then on the runtime owns: the stream's context (the
+// logic's l.ctx from the start), admission under the instance's limits, opening the
+// response, replay from Last-Event-ID, heartbeats, detaching the connection from net/http,
+// the end at shutdown, at the credential's deadline, when the client leaves or stops
+// reading, the answer to errors (JSON before the stream opens), panics, and the closing log
+// line.
+package stream
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/sseapi/sse-api/internal/broker"
+	"github.com/sseapi/sse-api/internal/ssewire"
+)
+
+// Config is what every stream of an instance shares.
+type Config struct {
+	// Retry is the reconnection delay told to clients when a stream opens.
+	Retry time.Duration
+	// Heartbeat is the interval of comment lines that keep idle streams open through proxies.
+	Heartbeat time.Duration
+	// WriteTimeout bounds each write to a client; one that stops reading is disconnected.
+	WriteTimeout time.Duration
+	// MaxStreams and MaxStreamsPerUser bound the streams of this instance (0: no bound).
+	MaxStreams, MaxStreamsPerUser int
+}
+
+// Runtime runs the streams of one instance.
+type Runtime struct {
+	hub  *broker.Hub
+	reg  *registry
+	conf Config
+	opts ssewire.Options
+}
+
+// New returns the runtime of streams fed by hub.
+func New(hub *broker.Hub, c Config) *Runtime {
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 15 * time.Second // what the WHATWG spec suggests
+	}
+	return &Runtime{
+		hub:  hub,
+		reg:  newRegistry(c.MaxStreams, c.MaxStreamsPerUser),
+		conf: c,
+		opts: ssewire.Options{Retry: c.Retry, WriteTimeout: c.WriteTimeout, Detachable: true},
+	}
+}
+
+// Serve runs one stream request: logic gets the Stream, whose context it keeps as l.ctx,
+// and runs until the stream should end. route names the handler in logs.
+//
+// logic runs in a goroutine of its own, while the handler's waits: once the stream is open
+// and its connection detached from net/http (see ssewire.Writer.Detach), the handler returns
+// and the stream goes on without the handler's deep stack, net/http's buffers and the
+// request's objects. Where the connection cannot be detached (HTTP/2), the handler waits
+// until the stream ends.
+func (rt *Runtime) Serve(w http.ResponseWriter, r *http.Request, route string, logic func(*Stream) error) {
+	s := rt.newStream(w, r, route)
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		s.run(logic)
+	}()
+	select {
+	case <-ended:
+	case <-s.handedOff:
+	}
+}
+
+// Shutdown refuses new streams, ends every open one, and returns a channel closed once all
+// of them have ended.
+func (rt *Runtime) Shutdown() <-chan struct{} { return rt.reg.shutdown() }
+
+// Len is the number of open streams.
+func (rt *Runtime) Len() int { return rt.reg.len() }
+
+func (rt *Runtime) newStream(w http.ResponseWriter, r *http.Request, route string) *Stream {
+	// The stream's context keeps the request's values (trace ids for logs) but not its end:
+	// a detached stream outlives its request.
+	ctx, end := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	s := &Stream{
+		rt:        rt,
+		route:     route,
+		req:       r,
+		rw:        w,
+		ctx:       ctx,
+		end:       end,
+		start:     time.Now(),
+		handedOff: make(chan struct{}),
+	}
+	// Until detached, the request's end (the client leaving) ends the stream.
+	s.stopFollowingRequest = context.AfterFunc(r.Context(), func() { end(ErrClientGone) })
+	s.setWriter(ssewire.NewWriter(w, rt.opts))
+	return s
+}

@@ -1,0 +1,224 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/zeromicro/go-zero/core/logc"
+	"github.com/zeromicro/go-zero/rest/httpx"
+
+	"github.com/sseapi/sse-api/internal/apierr"
+	"github.com/sseapi/sse-api/internal/broker"
+	"github.com/sseapi/sse-api/internal/eventid"
+	"github.com/sseapi/sse-api/internal/metrics"
+	"github.com/sseapi/sse-api/internal/middleware"
+	"github.com/sseapi/sse-api/internal/ssewire"
+)
+
+// Why a stream ended, besides its logic's own errors (see context.Cause of its context).
+var (
+	ErrClientGone        = errors.New("client went away")
+	ErrCredentialExpired = errors.New("credential expired")
+	errEnded             = errors.New("stream ended")
+)
+
+// endGrace is how long a stream that must end (shutdown, its deadline) still waits for a
+// client to take what is being written to it.
+const endGrace = time.Second
+
+// Stream is one SSE request, from the handler's call to Serve until it ends.
+type Stream struct {
+	rt    *Runtime
+	route string
+	req   *http.Request // nil once detached
+	rw    http.ResponseWriter
+	ctx   context.Context
+	end   context.CancelCauseFunc
+	start time.Time
+
+	w                    atomic.Pointer[ssewire.Writer]
+	stopFollowingRequest func() bool
+	handedOff            chan struct{} // closed once detached: the handler may return
+	finishAccessLog      func(context.Context, int)
+
+	opened  bool
+	release func() // the admission, once admitted
+	sub     *Subscription
+	timers  []*time.Timer
+}
+
+// Context is the stream's context: it keeps the request's values and ends when the stream
+// must end (see ErrClientGone, ErrCredentialExpired, ErrShuttingDown, context.Cause).
+func (s *Stream) Context() context.Context { return s.ctx }
+
+// Request is the stream's request, for reading its headers, cookies and query before
+// Subscribe. It is not to be kept: a detached stream lets it go.
+func (s *Stream) Request() *http.Request { return s.req }
+
+// LastEventID is where the client asks to resume: the Last-Event-ID header an EventSource
+// sends when it reconnects, or the lastEventId query parameter of a first connection.
+func (s *Stream) LastEventID() string {
+	if id := s.req.Header.Get("Last-Event-ID"); id != "" {
+		return id
+	}
+	return s.req.URL.Query().Get("lastEventId")
+}
+
+// Subscribe admits the stream under the instance's limits, subscribes it to p.Topics from
+// where it resumes, and opens it: status 200, the event-stream headers, the retry delay and
+// the stream's position, then whatever the topics hold after it (see Subscription.Send).
+// An error (bad Last-Event-ID 400, over a limit 429, shutting down or Redis not ready 503,
+// or p.Commit's) means nothing was sent: return it, and the client gets it as JSON.
+func (s *Stream) Subscribe(p Plan) (*Subscription, error) {
+	if s.sub != nil || s.release != nil {
+		return nil, errors.New("stream: Subscribe called twice")
+	}
+	if len(p.Topics) == 0 {
+		return nil, apierr.BadRequest("name at least one topic")
+	}
+	from := p.From
+	if from == "" {
+		from = s.LastEventID()
+	}
+	cursor, err := eventid.ParseCursor(p.Topics, from)
+	if err != nil {
+		return nil, apierr.BadRequest(err.Error())
+	}
+	holder := p.Holder
+	if holder == "" {
+		holder = "address:" + middleware.ClientAddr(s.ctx)
+	}
+	if s.release, err = s.rt.reg.admit(holder, s.end); err != nil {
+		if errors.Is(err, ErrShuttingDown) {
+			return nil, apierr.Unavailable(err.Error())
+		}
+		return nil, apierr.TooManyRequests(err.Error())
+	}
+	sub, err := s.rt.hub.Subscribe(s.ctx, cursor)
+	if err != nil {
+		return nil, apierr.Unavailable("event source not ready: " + err.Error())
+	}
+	s.sub = &Subscription{s: s, sub: sub}
+	if p.Commit != nil {
+		if err := p.Commit(s.ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range p.Cookies {
+		if c.Path == "" {
+			c.Path = s.req.URL.Path
+		}
+		http.SetCookie(s.rw, c)
+	}
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	if !p.Until.IsZero() {
+		// The client reconnects, with a fresh credential, and resumes.
+		s.timers = append(s.timers, time.AfterFunc(time.Until(p.Until), func() { s.end(ErrCredentialExpired) }))
+	}
+	s.sub.startBeat(s.rt.conf.Heartbeat)
+	return s.sub, nil
+}
+
+// open sends the stream's headers and position, then detaches it from net/http if it can.
+func (s *Stream) open() error {
+	w := s.writer()
+	s.opened = true
+	if err := w.Open(); err != nil {
+		return err
+	}
+	if err := s.sub.sub.WritePosition(w); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	// A stream that must end stops waiting for a client that stopped reading.
+	context.AfterFunc(s.ctx, func() { s.writer().EndBy(time.Now().Add(endGrace)) })
+	dw, ok := w.Detach(func() { s.end(ErrClientGone) })
+	if !ok {
+		return nil
+	}
+	s.setWriter(dw)
+	// From here on the connection's closing, which Detach watches, ends the stream, not the
+	// request's end. If the request already ended, so did the stream.
+	s.stopFollowingRequest()
+	s.finishAccessLog = middleware.DeferAccessLog(s.req.Context())
+	s.req, s.rw = nil, nil
+	close(s.handedOff)
+	return nil
+}
+
+func (s *Stream) writer() *ssewire.Writer     { return s.w.Load() }
+func (s *Stream) setWriter(w *ssewire.Writer) { s.w.Store(w) }
+
+// run runs logic and ends the stream, whatever logic did, panics included.
+func (s *Stream) run(logic func(*Stream) error) {
+	var err error
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+			logc.Errorf(s.ctx, "stream %s: panic: %v\n%s", s.route, p, debug.Stack())
+			metrics.StreamPanics.Inc()
+			if !s.opened {
+				err = apierr.Internal(err)
+			}
+		}
+		s.finish(err)
+	}()
+	err = logic(s)
+}
+
+// finish ends the stream: before it opened, err is the client's answer; after, the stream
+// says goodbye where that helps the client, closes, and logs why it ended.
+func (s *Stream) finish(err error) {
+	s.stopFollowingRequest()
+	for _, t := range s.timers {
+		t.Stop()
+	}
+	if s.sub != nil {
+		s.sub.close()
+	}
+	if s.release != nil {
+		s.release()
+	}
+	reason := err
+	if reason == nil {
+		reason = context.Cause(s.ctx)
+	}
+	s.end(errEnded)
+	w := s.writer()
+	if !s.opened {
+		w.Close()
+		if err == nil {
+			// The logic chose not to stream: 204 tells an EventSource not to reconnect.
+			s.rw.WriteHeader(http.StatusNoContent)
+			return
+		}
+		httpx.ErrorCtx(s.ctx, s.rw, err)
+		return
+	}
+	if reason == nil {
+		reason = errEnded
+	}
+	w.Close()
+	logc.Infow(s.ctx, "stream ended",
+		logc.Field("route", s.route),
+		logc.Field("reason", reason.Error()),
+		logc.Field("duration", time.Since(s.start).String()))
+	if s.finishAccessLog != nil {
+		s.finishAccessLog(s.ctx, http.StatusOK)
+	}
+}
+
+// Batch is one wake-up of a stream's loop (see Subscription.Events).
+type Batch = broker.Batch
+
+// Event is one event of a topic, as Subscription.Take gives it.
+type Event = broker.Message
