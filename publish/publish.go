@@ -101,16 +101,3 @@ func (p *Publisher) Publish(ctx context.Context, topic, event string, data []byt
 	}
 	return id, nil
 }
-
-// Append runs the append script without validating its input; callers have validated it.
-func Append(ctx context.Context, rdb redis.Scripter, topic, event string, data []byte, opts Options) (string, error) {
-	opts = opts.withDefaults()
-	id, err := publishScript.Run(ctx, rdb,
-		[]string{StreamKey(topic), MetaKey(topic)},
-		Channel(topic), opts.HistorySize, strconv.FormatInt(opts.HistoryTTL.Milliseconds(), 10), event, data,
-	).Text()
-	if err != nil {
-		return "", fmt.Errorf("publish to %s: %w", topic, err)
-	}
-	return id, nil
-}

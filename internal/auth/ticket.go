@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sseapi/sse-api/publish"
 )
 
 // ErrBadTicket covers unknown, expired and already used tickets alike.
@@ -46,7 +48,7 @@ func TicketHash(ticket string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func ticketKey(hash string) string { return "sse:ticket:" + hash }
+func ticketKey(hash string) string { return publish.Key("ticket", hash) }
 
 // Issue returns a new ticket that lets g.UID open one stream on g.Topics.
 func (t *Tickets) Issue(ctx context.Context, g TicketGrant) (string, time.Time, error) {
@@ -85,7 +87,7 @@ func (t *Tickets) Peek(ctx context.Context, ticket string) (TicketGrant, error) 
 }
 
 // Spend uses up the ticket with hash. Of two requests that peeked at the same ticket, one
-// spends it and the other gets ErrBadTicket: GETDEL takes it atomically.
+// spends it and the other gets ErrBadTicket: DEL answers only one of them 1.
 func (t *Tickets) Spend(ctx context.Context, hash string) error {
 	n, err := t.rdb.Del(ctx, ticketKey(hash)).Result()
 	if err != nil {

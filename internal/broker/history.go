@@ -92,15 +92,3 @@ func readAfter(ctx context.Context, rdb redis.Scripter, topic string, from event
 		from = p.messages[len(p.messages)-1].ID
 	}
 }
-
-// Event reads the event with id from topic's history; nil when it is no longer kept.
-func (h *Hub) Event(ctx context.Context, topic string, id eventid.ID) (*Message, error) {
-	p, err := readPage(ctx, h.rdb, topic, id, 1)
-	if err != nil {
-		return nil, err
-	}
-	if len(p.messages) == 0 || p.messages[0].ID != id {
-		return nil, nil
-	}
-	return p.messages[0], nil
-}

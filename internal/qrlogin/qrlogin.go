@@ -30,6 +30,8 @@ package qrlogin
 import (
 	"errors"
 	"time"
+
+	"github.com/sseapi/sse-api/publish"
 )
 
 // State is where a session stands.
@@ -120,4 +122,4 @@ func Topic(id string) string { return "qr:" + id }
 
 // sessionKey shares the hash tag of the topic's stream and meta keys (publish.StreamKey), so
 // one script may touch all three in a Redis Cluster.
-func sessionKey(id string) string { return "sse:{" + Topic(id) + "}:session" }
+func sessionKey(id string) string { return publish.TopicKey(Topic(id), "session") }

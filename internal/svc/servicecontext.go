@@ -69,7 +69,7 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 		zopts = append(zopts, zredis.Cluster())
 	}
 	limits := zredis.New(conn.Addr, zopts...)
-	anonymous := limit.NewPeriodLimit(60, c.Limits.AnonymousPerMinute, limits, "sse:limit:anonymous:")
+	anonymous := limit.NewPeriodLimit(60, c.Limits.AnonymousPerMinute, limits, publish.Key("limit", "anonymous")+":")
 	authn := &auth.Authenticator{Tokens: tokens, Tickets: auth.NewTickets(conn.Client, c.Auth.TicketTTL)}
 	hub := broker.NewHub(conn.Client, broker.Options{QueueSize: c.Stream.QueueSize})
 	return &ServiceContext{
@@ -95,8 +95,8 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 		QR: qrlogin.NewStore(conn.Client, qrlogin.Config{
 			TTL: c.QRLogin.TTL, ConfirmWindow: c.QRLogin.ConfirmWindow, Retention: c.QRLogin.Retention,
 		}),
-		QRCreates: limit.NewPeriodLimit(60, c.QRLogin.CreatePerMinute, limits, "sse:limit:qr-create:"),
-		QRMisses:  limit.NewPeriodLimit(60, c.QRLogin.MissesPerMinute, limits, "sse:limit:qr-miss:"),
+		QRCreates: limit.NewPeriodLimit(60, c.QRLogin.CreatePerMinute, limits, publish.Key("limit", "qr-create")+":"),
+		QRMisses:  limit.NewPeriodLimit(60, c.QRLogin.MissesPerMinute, limits, publish.Key("limit", "qr-miss")+":"),
 
 		ClientIP:    ips,
 		Authorize:   middleware.NewAuthorizeMiddleware(tokens).Handle,

@@ -38,11 +38,16 @@ func sessionPath(svcCtx *svc.ServiceContext, id string) string {
 
 // browserSecret reads the binding cookie out of a Cookie header.
 func browserSecret(cookieHeader string) string {
-	c, err := (&http.Request{Header: http.Header{"Cookie": {cookieHeader}}}).Cookie(bindingCookie)
+	cookies, err := http.ParseCookie(cookieHeader)
 	if err != nil {
 		return ""
 	}
-	return c.Value
+	for _, c := range cookies {
+		if c.Name == bindingCookie {
+			return c.Value
+		}
+	}
+	return ""
 }
 
 // fail maps the store's errors to answers. A lookup of an unknown id counts against the
