@@ -5,12 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -27,23 +24,7 @@ const secret = "e2e-secret-0123456789"
 
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "sse-api-e2e")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "sse-api")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	err = testinstance.Build(ctx, binary, raceBuild)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "building sse-api:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testinstance.Main(m.Run, raceBuild, &binary) }
 
 // settings are the knobs tests turn; zero values take the defaults of withDefaults, then
 // the template's. Redis is the real Redis unless Embedded is set (the only Redis the demo

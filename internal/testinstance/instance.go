@@ -34,6 +34,29 @@ func Build(ctx context.Context, out string, race bool) error {
 	return nil
 }
 
+// Main is what TestMain does in a package whose tests start instances: it builds sse-api
+// (with the race detector if race) into a temporary directory, sets *bin to it, runs the
+// tests (run is m.Run) and exits with their code.
+func Main(run func() int, race bool, bin *string) {
+	dir, err := os.MkdirTemp("", "sse-api-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*bin = filepath.Join(dir, "sse-api")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	err = Build(ctx, *bin, race)
+	cancel()
+	code := 1
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "building sse-api:", err)
+	} else {
+		code = run()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // FreePort returns a loopback TCP port that nobody listened on a moment ago.
 func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -2,7 +2,6 @@ package testinstance
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -16,23 +15,7 @@ import (
 
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "testinstance")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "sse-api")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	err = Build(ctx, binary, false)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { Main(m.Run, false, &binary) }
 
 func within(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
