@@ -201,7 +201,7 @@ export class Instance {
    * on, for milliseconds: a refusal comes back at once and is retried, up to deadline.
    */
   async #accepting(port, deadline) {
-    while (Date.now() < deadline && this.proc.exitCode === null) {
+    while (Date.now() < deadline && this.proc.exitCode === null && this.proc.signalCode === null) {
       const ok = await new Promise((resolve) => {
         const sock = net.connect({ host: '127.0.0.1', port });
         sock.on('connect', () => { sock.destroy(); resolve(true); });
