@@ -8,6 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -23,7 +24,7 @@ export const secret = 'browsertest-secret-0123456789';
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sse-api-browsertest-'));
 const bin = { api: path.join(work, 'sse-api'), token: path.join(work, 'ssetoken') };
 
-/** removeWork deletes the binaries, configs and logs of this run. */
+/** removeWork deletes the binaries and configs of this run. */
 export function removeWork() {
   fs.rmSync(work, { recursive: true, force: true });
 }
@@ -70,51 +71,58 @@ export function randomName(prefix) {
 }
 
 /**
+ * renderConfig fills in the instance config template that the Go tests and the load tool
+ * start their instances from (internal/testinstance/instance.yaml), by the rule written in
+ * internal/testinstance/config.go: {{Name}} takes the value given, {{Name=default}} the value
+ * or else the default; values go in as they are, spanning lines only where the placeholder
+ * is a line of its own; a value for a name the template lacks is an error.
+ */
+export function renderConfig(values) {
+  const text = fs.readFileSync(path.join(root, 'internal', 'testinstance', 'instance.yaml'), 'utf8');
+  const unused = new Set(Object.keys(values).filter((name) => values[name] !== undefined));
+  const out = text.replace(/\{\{(\w+)(=[^}\n]*)?\}\}/g, (whole, name, def, at) => {
+    const given = values[name] !== undefined;
+    unused.delete(name);
+    if (!given && def === undefined) throw new Error(`config template: no value for ${name}`);
+    const value = given ? String(values[name]) : def.slice(1);
+    const alone = (at === 0 || text[at - 1] === '\n') && (text[at + whole.length] ?? '\n') === '\n';
+    if (/[\r\n]/.test(value) && !alone) throw new Error(`config template: the value of ${name} spans lines`);
+    return value;
+  });
+  if (unused.size) throw new Error(`config template: no placeholder ${[...unused].sort().join(', ')}`);
+  return out;
+}
+
+/**
  * testConfig is a config for one instance on the real Redis. Retry and Heartbeat are short
  * so reconnects and heartbeats happen within a test's patience; Timeout is short so that a
- * stream outliving it proves it is exempt from go-zero's timeout.
+ * stream outliving it proves it is exempt from go-zero's timeout. What is not given here
+ * takes the template's default.
  */
-export function testConfig({ port, devPort, qrTTL = '120s', basePath = '/v1/qr/sessions', resumeCookiePath = '/v1/events', extra = '' }) {
-  return `Name: sse-api-browsertest
-Host: 127.0.0.1
-Port: ${port}
-Timeout: 1000
-Log:
-  Encoding: plain
-  Level: info
-  Stat: false
-Middlewares:
-  Log: false
-Shutdown:
-  WrapUpTime: 1s
-  WaitTime: 5s
-DevServer:
-  Enabled: true
-  Host: 127.0.0.1
-  Port: ${devPort}
-Auth:
-  AccessSecret: ${secret}
-  ResumeCookiePath: ${resumeCookiePath}
-Redis:
-  Addr: ${redisAddr}
-Stream:
-  Heartbeat: 300ms
-  Retry: 200ms
-Topics:
-  Public: ["public:*"]
-# The browsers send X-Forwarded-For (see newPage), so that the per-address limits count this
-# run's requests under an address of its own, not with other tests' 127.0.0.1 in a shared Redis.
-TrustedProxies: ["127.0.0.1"]
-Limits:
-  MaxStreamsPerUser: 1000
-  AnonymousPerMinute: 10000
-QRLogin:
-  TTL: ${qrTTL}
-  BasePath: ${basePath}
-  Content: "http://127.0.0.1:${port}/phone.html?id={id}"
-  CreatePerMinute: 1000
-  MissesPerMinute: 1000
-${extra}`;
+export function testConfig({ port, devPort, qrTTL, basePath, resumeCookiePath, extra = '' }) {
+  return renderConfig({
+    Name: 'sse-api-browsertest',
+    Port: port,
+    DevPort: devPort,
+    Timeout: 1000,
+    Secret: secret,
+    ResumeCookiePath: resumeCookiePath,
+    RedisAddr: redisAddr,
+    Heartbeat: '300ms',
+    Retry: '200ms',
+    PublicTopics: '["public:*"]',
+    MaxStreamsPerUser: 1000,
+    AnonymousPerMinute: 10000,
+    QRTTL: qrTTL,
+    QRBasePath: basePath,
+    QRContent: `http://127.0.0.1:${port}/phone.html?id={id}`,
+    QRCreatePerMinute: 1000,
+    QRMissesPerMinute: 1000,
+    // The browsers send X-Forwarded-For (see newPage), so that the per-address limits count
+    // this run's requests under an address of its own, not with other tests' 127.0.0.1 in a
+    // shared Redis.
+    Extra: `TrustedProxies: ["127.0.0.1"]\n${extra}`,
+  });
 }
 
 /**
@@ -133,6 +141,12 @@ export function shippedConfig({ port, devPort }) {
   return moved;
 }
 
+// What sseapi.go prints right before the API opens its listener, and what the race detector
+// prints: both watched as the lines pass (as internal/testinstance does).
+const STARTED_LINE = 'Starting server at ';
+const RACE_LINE = 'WARNING: DATA RACE';
+const KEEP_LINES = 5000;
+
 /** One running sse-api process, restartable on the same ports. */
 export class Instance {
   constructor(name, config, { port, devPort }) {
@@ -142,45 +156,61 @@ export class Instance {
     this.base = `http://127.0.0.1:${port}`;
     this.dev = `http://127.0.0.1:${devPort}`;
     this.configPath = path.join(work, `${name}.yaml`);
-    this.logPath = path.join(work, `${name}.log`);
     fs.writeFileSync(this.configPath, config, { mode: 0o600 });
     this.proc = null;
+    this.lines = [];
+    this.raced = false;
   }
 
-  /** start runs the binary and waits until it is healthy and listens. */
+  /**
+   * start runs the binary and waits until it serves: it said it is starting, both ports
+   * accept connections, and its health check (Redis answers) passes.
+   */
   async start() {
-    const log = fs.openSync(this.logPath, 'a');
-    this.proc = spawn(bin.api, ['-f', this.configPath], { stdio: ['ignore', log, log] });
-    fs.closeSync(log);
-    const exited = once(this.proc, 'exit').then(([code]) => ({ code }));
-    this.exited = exited;
+    let started;
+    const saidStarted = new Promise((resolve) => { started = resolve; });
+    this.proc = spawn(bin.api, ['-f', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const output of [this.proc.stdout, this.proc.stderr]) {
+      readline.createInterface({ input: output, crlfDelay: Infinity }).on('line', (line) => {
+        this.lines.push(line);
+        if (this.lines.length > KEEP_LINES) this.lines.splice(0, this.lines.length - KEEP_LINES);
+        if (line.includes(STARTED_LINE)) started();
+        if (line.includes(RACE_LINE)) this.raced = true;
+      });
+    }
+    // 'close': the process has exited and its output is all read.
+    this.exited = once(this.proc, 'close').then(([code]) => ({ code }));
     const deadline = Date.now() + 30_000;
-    for (;;) {
-      const state = await Promise.race([exited, this.#healthy()]);
-      if (state && typeof state === 'object') {
-        throw new Error(`${this.name} exited at start (code ${state.code}):\n${this.logs()}`);
-      }
-      if (state === true && await this.#listens()) return this;
-      if (Date.now() > deadline) throw new Error(`${this.name} did not become healthy:\n${this.logs()}`);
-      await new Promise((r) => setTimeout(r, 50)); // polling a process that is starting up
+    let timer;
+    const timeout = new Promise((resolve) => { timer = setTimeout(resolve, 30_000, 'timeout'); });
+    const first = await Promise.race([this.exited, saidStarted, timeout]);
+    clearTimeout(timer);
+    if (first === 'timeout') throw new Error(`${this.name} did not start:\n${this.logs()}`);
+    if (first) throw new Error(`${this.name} exited at start (code ${first.code}):\n${this.logs()}`);
+    for (const port of [this.port, this.devPort]) {
+      if (!await this.#accepting(port, deadline)) throw new Error(`${this.name}: port ${port} does not accept:\n${this.logs()}`);
     }
+    const health = await fetch(`${this.dev}/healthz`);
+    if (health.status !== 200) throw new Error(`${this.name} health check: ${health.status} ${await health.text()}`);
+    return this;
   }
 
-  async #healthy() {
-    try {
-      const resp = await fetch(`${this.dev}/healthz`);
-      return resp.status === 200;
-    } catch {
-      return false;
+  /**
+   * #accepting waits until port accepts a connection. The started line comes right before
+   * the listener opens and nothing is printed after, so the port is all there is to wait
+   * on, for milliseconds: a refusal comes back at once and is retried, up to deadline.
+   */
+  async #accepting(port, deadline) {
+    while (Date.now() < deadline && this.proc.exitCode === null && this.proc.signalCode === null) {
+      const ok = await new Promise((resolve) => {
+        const sock = net.connect({ host: '127.0.0.1', port });
+        sock.on('connect', () => { sock.destroy(); resolve(true); });
+        sock.on('error', () => resolve(false));
+      });
+      if (ok) return true;
+      await new Promise((r) => setTimeout(r, 5));
     }
-  }
-
-  async #listens() {
-    return new Promise((resolve) => {
-      const sock = net.connect({ host: '127.0.0.1', port: this.port });
-      sock.on('connect', () => { sock.destroy(); resolve(true); });
-      sock.on('error', () => resolve(false));
-    });
+    return false;
   }
 
   /** stop ends the process (SIGKILL: like a crash, streams cut with no goodbye). */
@@ -193,17 +223,14 @@ export class Instance {
 
   /** checkRaces throws if the race detector reported anything. */
   checkRaces() {
-    if (this.logs().includes('WARNING: DATA RACE')) {
+    if (this.raced) {
       throw new Error(`${this.name}: the race detector reported a data race:\n${this.logs()}`);
     }
   }
 
+  /** logs is the process's output, its last lines. */
   logs() {
-    try {
-      return fs.readFileSync(this.logPath, 'utf8');
-    } catch {
-      return '';
-    }
+    return this.lines.join('\n');
   }
 
   /** token mints an access token with this instance's secret, as `make token` does. */

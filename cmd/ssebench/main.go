@@ -10,7 +10,7 @@
 //
 // Subcommands: run (the orchestrator), ref (the reference server), worker (holds streams for
 // run; started by it). Everything talks to loopback only, and every run is bounded by
-// -timeout and stops by itself. See cmd/ssebench/README-section.md.
+// -timeout and stops by itself. See "Load tests" in README.md.
 package main
 
 import (

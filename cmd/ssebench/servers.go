@@ -2,21 +2,18 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
-	"text/template"
 	"time"
+
+	"github.com/sseapi/sse-api/internal/testinstance"
 )
 
 // server is the processes of one server kind under test: the reference or sse-api, one or
@@ -26,49 +23,12 @@ type server struct {
 	targets []string // host:port of each instance's API
 	devs    []string // sse-api: host:port of each instance's DevServer (pprof, metrics)
 	pids    []int
-	cmds    []*exec.Cmd
-	done    []chan struct{} // closed when the instance exited
+	procs   []*testinstance.Process // started by this run (none with -url), stopped by stop
 	stdins  []io.WriteCloser
-	logs    []*tailBuffer
-	extern  bool // not started by us: never stopped
 }
 
-// tailBuffer keeps the first 256 KiB and the last 512 KiB to 1 MiB a process wrote, for error
-// messages: how trouble started, and how it ended.
-type tailBuffer struct {
-	mu   sync.Mutex
-	head []byte
-	buf  []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	written := len(p)
-	if n := min(len(p), 256<<10-len(t.head)); n > 0 {
-		t.head = append(t.head, p[:n]...)
-		p = p[n:]
-	}
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 1<<20 {
-		t.buf = append([]byte(nil), t.buf[len(t.buf)-512<<10:]...)
-	}
-	return written, nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.head) + string(t.buf)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+func (s *server) add(p *testinstance.Process, target string) {
+	s.procs, s.pids, s.targets = append(s.procs, p), append(s.pids, p.Pid()), append(s.targets, target)
 }
 
 // startRef starts n reference servers (this executable, subcommand ref).
@@ -82,195 +42,82 @@ func startRef(n int, heartbeat time.Duration) (*server, error) {
 		cmd := exec.Command(self, "ref", "-listen", "127.0.0.1:0", "-heartbeat", heartbeat.String())
 		stdin, _ := cmd.StdinPipe()
 		stdout, _ := cmd.StdoutPipe()
-		logs := &tailBuffer{}
-		cmd.Stderr = logs
-		if err := cmd.Start(); err != nil {
+		p := testinstance.NewProcess(cmd)
+		if err := p.Start(); err != nil {
 			s.stop()
 			return nil, err
 		}
-		s.track(cmd, logs)
 		s.stdins = append(s.stdins, stdin)
+		// Its first line is its address, printed once it listens.
 		line, err := bufio.NewReader(stdout).ReadString('\n')
 		if err != nil {
+			p.Kill()
 			s.stop()
-			return nil, fmt.Errorf("ref server did not start: %v %s", err, logs)
+			return nil, fmt.Errorf("ref server did not start: %v %s", err, p.Logs)
 		}
-		s.targets = append(s.targets, strings.TrimSpace(line))
+		s.add(p, strings.TrimSpace(line))
 	}
-	return s, s.waitHealthy()
+	return s, nil
 }
 
-var apiConfig = template.Must(template.New("config").Parse(`Name: sse-api-bench
-Host: 127.0.0.1
-Port: {{.Port}}
-Timeout: 3000
-# go-zero refuses requests past MaxConns (default 10000) with a bare 503, streams included.
-MaxConns: {{.MaxConns}}
-Log:
-  Encoding: plain
-  Level: {{.LogLevel}}
-  Stat: false
-Middlewares:
-  Log: false
-Shutdown:
-  WrapUpTime: 1s
-  WaitTime: 5s
-DevServer:
-  Enabled: true
-  Host: 127.0.0.1
-  Port: {{.DevPort}}
-Auth:
-  AccessSecret: {{.Secret}}
-Redis:
-  Addr: {{.Redis}}
-Stream:
-  Heartbeat: {{.Heartbeat}}
-  QueueSize: {{.QueueSize}}
-Limits:
-  MaxStreams: {{.MaxStreams}}
-  MaxStreamsPerUser: 1000000
-  AnonymousPerMinute: 1000000000
-QRLogin:
-  TTL: 10m
-  ConfirmWindow: 5m
-  Retention: 10m
-  CreatePerMinute: 1000000000
-  MissesPerMinute: 1000000000
-{{.Extra}}
-`))
-
-type apiSettings struct {
-	Port, DevPort        int
-	MaxConns, MaxStreams int
-	LogLevel, Secret     string
-	Redis                string
-	Heartbeat            time.Duration
-	QueueSize            int
-	Extra                string
-}
-
-// startAPI starts n sse-api instances of bin, each configured for perInstance streams.
-func startAPI(bin string, n, perInstance int, redisAddr, logLevel string, heartbeat time.Duration, queue int, extra, dir string) (*server, error) {
+// startAPI starts -instances sse-api instances of -bin, each configured for its share of the
+// streams, and waits until they serve.
+func (b *bench) startAPI() (*server, error) {
+	o := b.o
+	perInstance := (o.n + o.instances - 1) / o.instances
+	c := testinstance.Config{
+		Name: "sse-api-bench", Secret: benchSecret, RedisAddr: b.redis, LogLevel: o.logLevel,
+		// go-zero refuses requests past MaxConns with a bare 503, streams included.
+		MaxConns: perInstance + 10000, MaxStreams: max(19000, perInstance),
+		MaxStreamsPerUser: 1000000, AnonymousPerMinute: 1000000000,
+		Heartbeat: o.heartbeat.String(), QueueSize: o.queue,
+		QRTTL: "10m", QRConfirmWindow: "5m", QRRetention: "10m",
+		QRCreatePerMinute: 1000000000, QRMissesPerMinute: 1000000000,
+		Extra: strings.ReplaceAll(o.extra, `\n`, "\n"),
+	}
 	s := &server{kind: "sse-api"}
-	for i := 0; i < n; i++ {
-		port, err := freePort()
+	var insts []*testinstance.Instance
+	for i := 0; i < o.instances; i++ {
+		inst, err := testinstance.Launch(o.bin, b.tmp, c)
 		if err != nil {
-			return nil, err
-		}
-		dev, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		set := apiSettings{
-			Port: port, DevPort: dev,
-			MaxConns: perInstance + 10000, MaxStreams: max(19000, perInstance),
-			LogLevel: logLevel, Secret: benchSecret, Redis: redisAddr,
-			Heartbeat: heartbeat, QueueSize: queue, Extra: extra,
-		}
-		var buf bytes.Buffer
-		if err := apiConfig.Execute(&buf, set); err != nil {
-			return nil, err
-		}
-		cfg := filepath.Join(dir, fmt.Sprintf("sse-api-%d.yaml", i))
-		if err := os.WriteFile(cfg, buf.Bytes(), 0o600); err != nil {
-			return nil, err
-		}
-		cmd := exec.Command(bin, "-f", cfg)
-		logs := &tailBuffer{}
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
 			s.stop()
 			return nil, err
 		}
-		s.track(cmd, logs)
-		s.targets = append(s.targets, fmt.Sprintf("127.0.0.1:%d", port))
-		s.devs = append(s.devs, fmt.Sprintf("127.0.0.1:%d", dev))
+		insts = append(insts, inst)
+		s.add(inst.Process, inst.APIAddr)
+		s.devs = append(s.devs, inst.DevAddr)
 	}
-	return s, s.waitHealthy()
-}
-
-func (s *server) track(cmd *exec.Cmd, logs *tailBuffer) {
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	s.cmds, s.pids, s.logs, s.done = append(s.cmds, cmd), append(s.pids, cmd.Process.Pid), append(s.logs, logs), append(s.done, done)
-}
-
-func (s *server) exited(i int) bool {
-	if i >= len(s.done) {
-		return false
-	}
-	select {
-	case <-s.done[i]:
-		return true
-	default:
-		return false
-	}
-}
-
-// waitHealthy waits until every instance answers its health check and accepts connections.
-func (s *server) waitHealthy() error {
-	deadline := time.Now().Add(30 * time.Second)
-	for i, t := range s.targets {
-		url := "http://" + t + "/healthz"
-		if s.kind == "sse-api" {
-			url = "http://" + s.devs[i] + "/healthz"
-		}
-		for {
-			resp, err := http.Get(url)
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					if c, err := net.Dial("tcp", t); err == nil {
-						c.Close()
-						break
-					}
-				}
-			}
-			if s.exited(i) {
-				return fmt.Errorf("%s exited at start: %s", s.kind, s.logs[i])
-			}
-			if time.Now().After(deadline) {
-				msg := ""
-				if i < len(s.logs) {
-					msg = s.logs[i].String()
-				}
-				s.stop()
-				return fmt.Errorf("%s %s did not become healthy: %s", s.kind, t, msg)
-			}
-			time.Sleep(50 * time.Millisecond) // waiting for a process to start listening
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	for _, inst := range insts {
+		if err := inst.WaitReady(ctx); err != nil {
+			s.stop()
+			return nil, err
 		}
 	}
-	return nil
+	return s, nil
 }
 
 // stop ends the instances: SIGTERM, then SIGKILL after 10 s.
 func (s *server) stop() {
-	if s == nil || s.extern {
+	if s == nil {
 		return
 	}
 	for _, in := range s.stdins {
 		in.Close()
 	}
-	for _, c := range s.cmds {
-		if c.Process != nil {
-			_ = c.Process.Signal(syscall.SIGTERM)
-		}
+	var wg sync.WaitGroup
+	for _, p := range s.procs {
+		wg.Go(func() { p.Stop(10 * time.Second) })
 	}
-	for i, c := range s.cmds {
-		select {
-		case <-s.done[i]:
-		case <-time.After(10 * time.Second):
-			_ = c.Process.Kill()
-			<-s.done[i]
-		}
-	}
+	wg.Wait()
 }
 
 // alive reports an instance that exited.
 func (s *server) alive() error {
-	for i := range s.done {
-		if s.exited(i) {
-			return fmt.Errorf("%s pid %d exited: %s", s.kind, s.pids[i], lastLines(s.logs[i].String(), 5))
+	for _, p := range s.procs {
+		if p.Exited() {
+			return fmt.Errorf("%s pid %d exited: %s", s.kind, p.Pid(), lastLines(p.Logs.String(), 5))
 		}
 	}
 	return nil
@@ -278,31 +125,21 @@ func (s *server) alive() error {
 
 // cpuProfile fetches a CPU profile of the first sse-api instance into file.
 func (s *server) cpuProfile(ctx context.Context, seconds int, file string) error {
-	if len(s.devs) == 0 {
-		return nil
-	}
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.devs[0], seconds)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	f, err := os.Create(file)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(f, resp.Body)
-	return err
+	return s.saveDebug(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", seconds), file)
 }
 
 // heapProfile fetches a heap profile (after a GC) of the first sse-api instance into file.
 func (s *server) heapProfile(file string) error {
+	return s.saveDebug(context.Background(), "/debug/pprof/heap?gc=1", file)
+}
+
+// saveDebug saves what the first sse-api instance's DevServer answers at path into file.
+func (s *server) saveDebug(ctx context.Context, path, file string) error {
 	if len(s.devs) == 0 {
 		return nil
 	}
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/heap?gc=1", s.devs[0]))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.devs[0]+path, nil)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
@@ -319,8 +156,8 @@ func (s *server) heapProfile(file string) error {
 // redisServer is a private Redis started for the run, so that INFO commandstats counts the
 // run's commands only and the run's load does not slow anyone else's tests.
 type redisServer struct {
+	*testinstance.Process
 	addr string
-	cmd  *exec.Cmd
 }
 
 func startRedis() (*redisServer, error) {
@@ -328,38 +165,32 @@ func startRedis() (*redisServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := testinstance.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--maxclients", "10000", "--loglevel", "warning")
-	logs := &tailBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
+	// notice: the level of the line that says it listens.
+	p := testinstance.NewProcess(exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--maxclients", "10000", "--loglevel", "notice"))
+	listening := p.Logs.Watch("Ready to accept connections")
+	if err := p.Start(); err != nil {
 		return nil, err
 	}
-	r := &redisServer{addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", r.addr); err == nil {
-			c.Close()
-			return r, nil
-		}
-		if time.Now().After(deadline) {
-			r.stop()
-			return nil, fmt.Errorf("redis-server did not start: %s", logs)
-		}
-		time.Sleep(20 * time.Millisecond)
+	select {
+	case <-listening:
+		return &redisServer{Process: p, addr: fmt.Sprintf("127.0.0.1:%d", port)}, nil
+	case <-p.Done():
+		return nil, fmt.Errorf("redis-server exited at start: %s", p.Logs)
+	case <-time.After(10 * time.Second):
+		p.Kill()
+		return nil, fmt.Errorf("redis-server did not start: %s", p.Logs)
 	}
 }
 
 func (r *redisServer) stop() {
-	if r == nil {
-		return
+	if r != nil {
+		r.Kill()
 	}
-	_ = r.cmd.Process.Kill()
-	_ = r.cmd.Wait()
 }
 
 func lastLines(s string, n int) string {

@@ -285,13 +285,13 @@ func TestCredentialsNeverReachTheLogs(t *testing.T) {
 	}
 	mustOpen(t, a.Base+"/v1/events?topic=log:1", http.Header{"Cookie": {auth.AccessCookie + "=" + tok}}).waitPosition(t)
 	// Wait for the access log line of the refused request.
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(a.logs.String(), "status=401"); {
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(a.Logs.String(), "status=401"); {
 		if time.Now().After(deadline) {
-			t.Fatalf("no access log:\n%s", a.logs)
+			t.Fatalf("no access log:\n%s", a.Logs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	logs := a.logs.String()
+	logs := a.Logs.String()
 	for name, secret := range map[string]string{
 		"ticket": tk, "token": tok, "token signature": tok[strings.LastIndex(tok, ".")+1:],
 		"expired token signature": expired[strings.LastIndex(expired, ".")+1:],

@@ -28,15 +28,15 @@ func TestDemoMintOffIsAnUnknownRoute(t *testing.T) {
 				tc.method, status, body, unknown)
 		}
 	}
-	if strings.Contains(a.logs.String(), "DEMO TOKEN MINT") {
-		t.Errorf("the mint is off but the log says it is on:\n%s", a.logs)
+	if strings.Contains(a.Logs.String(), "DEMO TOKEN MINT") {
+		t.Errorf("the mint is off but the log says it is on:\n%s", a.Logs)
 	}
 }
 
 func TestDemoMintOnWithTheEmbeddedRedis(t *testing.T) {
 	a := start(t, settings{Embedded: true, Extra: demoOn})
-	if !strings.Contains(a.logs.String(), "DEMO TOKEN MINT ON") {
-		t.Fatalf("no warning that the mint is on:\n%s", a.logs)
+	if !strings.Contains(a.Logs.String(), "DEMO TOKEN MINT ON") {
+		t.Fatalf("no warning that the mint is on:\n%s", a.Logs)
 	}
 
 	var minted struct {
@@ -98,12 +98,12 @@ func TestDemoMintRefusesToStartWithARealRedis(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			a := launch(t, s)
 			select {
-			case <-a.done:
+			case <-a.Done():
 			case <-time.After(20 * time.Second):
 				t.Fatal("started with the demo mint on and a real Redis")
 			}
-			logs := a.logs.String()
-			if code := a.cmd.ProcessState.ExitCode(); code == 0 || !strings.Contains(logs, "Demo.Enabled is on, but Redis.Addr or Redis.Addrs names a real Redis") {
+			logs := a.Logs.String()
+			if code := a.ExitCode(); code == 0 || !strings.Contains(logs, "Demo.Enabled is on, but Redis.Addr or Redis.Addrs names a real Redis") {
 				t.Fatalf("exit code %d, logs:\n%s", code, logs)
 			}
 		})

@@ -5,282 +5,98 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 
 	sse "github.com/tmaxmax/go-sse"
 
 	"github.com/sseapi/sse-api/internal/auth"
 	"github.com/sseapi/sse-api/internal/redistest"
+	"github.com/sseapi/sse-api/internal/testinstance"
 )
 
 const secret = "e2e-secret-0123456789"
 
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "sse-api-e2e")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "sse-api")
-	args := []string{"build", "-o", binary}
-	if raceBuild {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, "../..")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building sse-api:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testinstance.Main(m.Run, raceBuild, &binary) }
 
-// settings are the knobs tests turn; zero values take the defaults below.
-type settings struct {
-	Port, DevPort int
-	// Redis is the real Redis unless Embedded is set (the only Redis the demo mint allows);
-	// RedisAddrs, when set, replaces Addr with a list (Cluster nodes).
-	Redis              string
-	Embedded           bool
-	RedisAddrs         string
-	Retry              string
-	Timeout            int // ms
-	Heartbeat          string
-	TicketTTL          string
-	ResumeTTL          string
-	MaxPayload         int
-	HistorySize        int
-	QueueSize          int
-	MaxStreams         int
-	MaxStreamsPerUser  int
-	MaxTopicsPerStream int
-	AnonymousPerMinute int
-	Verbose            bool
-	QRTTL              string
-	QRConfirmWindow    string
-	QRCreatePerMinute  int
-	QRMissesPerMinute  int
-	Extra              string // appended YAML
-}
+// settings are the knobs tests turn; zero values take the defaults of withDefaults, then
+// the template's. Redis is the real Redis unless Embedded is set (the only Redis the demo
+// mint allows); RedisAddrs, when set, replaces it with a list (Cluster nodes).
+type settings = testinstance.Config
 
-var configTemplate = template.Must(template.New("config").Parse(`Name: sse-api-e2e
-Host: 127.0.0.1
-Port: {{.Port}}
-Timeout: {{.Timeout}}
-Verbose: {{.Verbose}}
-Log:
-  Encoding: plain
-  Level: info
-  Stat: false
-Middlewares:
-  Log: false
-Shutdown:
-  WrapUpTime: 1s
-  WaitTime: 30s
-DevServer:
-  Enabled: true
-  Host: 127.0.0.1
-  Port: {{.DevPort}}
-Auth:
-  AccessSecret: ` + secret + `
-  TicketTTL: {{.TicketTTL}}
-  ResumeTTL: {{.ResumeTTL}}
-Redis:
-{{- if .RedisAddrs}}
-  Addrs: [{{.RedisAddrs}}]
-{{- else}}
-  Addr: "{{.Redis}}"
-{{- end}}
-Stream:
-  Heartbeat: {{.Heartbeat}}
-  Retry: {{.Retry}}
-  MaxPayload: {{.MaxPayload}}
-  HistorySize: {{.HistorySize}}
-  QueueSize: {{.QueueSize}}
-Topics:
-  Public: ["public:*"]
-Limits:
-  MaxStreams: {{.MaxStreams}}
-  MaxStreamsPerUser: {{.MaxStreamsPerUser}}
-  MaxTopicsPerStream: {{.MaxTopicsPerStream}}
-  AnonymousPerMinute: {{.AnonymousPerMinute}}
-QRLogin:
-  TTL: {{.QRTTL}}
-  ConfirmWindow: {{.QRConfirmWindow}}
-  Retention: 1m
-  CreatePerMinute: {{.QRCreatePerMinute}}
-  MissesPerMinute: {{.QRMissesPerMinute}}
-{{.Extra}}
-`))
-
-func (s settings) withDefaults(t *testing.T) settings {
+// withDefaults is what every e2e instance has: its name and secret, the real Redis, short
+// retries, public topics, and limits out of the way of tests that do not test them.
+func withDefaults(t *testing.T, s settings) settings {
 	def := func(v *int, d int) {
 		if *v == 0 {
 			*v = d
 		}
 	}
-	defs := func(v *string, d string) {
-		if *v == "" {
-			*v = d
-		}
-	}
-	s.Port, s.DevPort = freePort(t), freePort(t)
+	s.Name, s.Secret, s.ShutdownWait = "sse-api-e2e", secret, "30s"
 	if !s.Embedded && s.RedisAddrs == "" {
-		s.Redis = redistest.Addr(t)
+		s.RedisAddr = redistest.Addr(t)
 	}
-	defs(&s.Retry, "100ms")
-	def(&s.Timeout, 3000)
-	defs(&s.Heartbeat, "15s")
-	defs(&s.TicketTTL, "60s")
-	defs(&s.ResumeTTL, "10m")
-	def(&s.MaxPayload, 65536)
-	def(&s.HistorySize, 1000)
-	def(&s.QueueSize, 256)
+	if s.Retry == "" {
+		s.Retry = "100ms"
+	}
+	s.PublicTopics = `["public:*"]`
 	def(&s.MaxStreams, 1000)
 	def(&s.MaxStreamsPerUser, 100)
-	def(&s.MaxTopicsPerStream, 16)
 	def(&s.AnonymousPerMinute, 1000)
-	defs(&s.QRTTL, "2m")
-	defs(&s.QRConfirmWindow, "1m")
-	// Limits are counted in the shared Redis per address: keep them out of the way of tests
-	// that do not test them.
+	s.QRRetention = "1m"
+	// QR limits are counted per address in the shared Redis.
 	def(&s.QRCreatePerMinute, 100000)
 	def(&s.QRMissesPerMinute, 100000)
 	return s
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // instance is one running sse-api process.
 type instance struct {
+	*testinstance.Instance
 	t    *testing.T
-	cmd  *exec.Cmd
 	Base string // http://127.0.0.1:port
-	Dev  string
-	logs *syncBuffer
-	done chan struct{}
+	Dev  string // the DevServer's
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// start runs an instance and waits until its health check passes.
+// start runs an instance and waits until it serves.
 func start(t *testing.T, s settings) *instance {
 	t.Helper()
 	inst := launch(t, s)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(inst.Dev + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case <-inst.done:
-			t.Fatalf("sse-api exited at start:\n%s", inst.logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sse-api did not become healthy:\n%s", inst.logs)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a process that is starting up
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := inst.WaitReady(ctx); err != nil {
+		t.Fatal(err)
 	}
-	// The API port opens right after the dev server's.
-	for {
-		if c, err := net.Dial("tcp", strings.TrimPrefix(inst.Base, "http://")); err == nil {
-			c.Close()
-			return inst
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sse-api did not listen:\n%s", inst.logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return inst
 }
 
 // launch runs an instance without waiting for it.
 func launch(t *testing.T, s settings) *instance {
 	t.Helper()
-	s = s.withDefaults(t)
-	cfg := filepath.Join(t.TempDir(), "sse-api.yaml")
-	var buf bytes.Buffer
-	if err := configTemplate.Execute(&buf, s); err != nil {
+	inst, err := testinstance.Launch(binary, t.TempDir(), withDefaults(t, s))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(cfg, buf.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	inst := &instance{
-		t:    t,
-		cmd:  exec.Command(binary, "-f", cfg),
-		Base: fmt.Sprintf("http://127.0.0.1:%d", s.Port),
-		Dev:  fmt.Sprintf("http://127.0.0.1:%d", s.DevPort),
-		logs: &syncBuffer{},
-		done: make(chan struct{}),
-	}
-	inst.cmd.Stdout, inst.cmd.Stderr = inst.logs, inst.logs
-	if err := inst.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = inst.cmd.Wait(); close(inst.done) }()
 	t.Cleanup(func() {
-		inst.kill()
-		if strings.Contains(inst.logs.String(), "WARNING: DATA RACE") {
-			t.Errorf("the race detector reported a race in sse-api:\n%s", inst.logs)
+		inst.Kill()
+		if inst.Raced() {
+			t.Errorf("the race detector reported a race in sse-api:\n%s", inst.Logs)
 		} else if t.Failed() {
-			t.Logf("logs of %s:\n%s", inst.Base, inst.logs)
+			t.Logf("logs of %s:\n%s", inst.APIAddr, inst.Logs)
 		}
 	})
-	return inst
-}
-
-func (i *instance) kill() {
-	_ = i.cmd.Process.Kill()
-	<-i.done
+	return &instance{Instance: inst, t: t, Base: "http://" + inst.APIAddr, Dev: "http://" + inst.DevAddr}
 }
 
 func (i *instance) signal(sig syscall.Signal) {
-	if err := i.cmd.Process.Signal(sig); err != nil {
+	if err := i.Signal(sig); err != nil {
 		i.t.Fatal(err)
 	}
 }

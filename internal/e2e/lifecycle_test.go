@@ -109,12 +109,12 @@ func TestSigtermEndsStreamsAtOnce(t *testing.T) {
 		}
 	}
 	select {
-	case <-a.done:
+	case <-a.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the process did not exit after its streams ended")
 	}
-	if !strings.Contains(a.logs.String(), "all streams ended") {
-		t.Fatalf("no shutdown log:\n%s", a.logs)
+	if !strings.Contains(a.Logs.String(), "all streams ended") {
+		t.Fatalf("no shutdown log:\n%s", a.Logs)
 	}
 	t.Logf("streams ended and the process exited %v after SIGTERM", time.Since(sent))
 }
@@ -122,12 +122,12 @@ func TestSigtermEndsStreamsAtOnce(t *testing.T) {
 func TestVerboseIsRefusedAtStart(t *testing.T) {
 	a := launch(t, settings{Verbose: true})
 	select {
-	case <-a.done:
+	case <-a.Done():
 	case <-time.After(20 * time.Second):
 		t.Fatal("started with Verbose: true")
 	}
-	if a.cmd.ProcessState.ExitCode() == 0 || !strings.Contains(a.logs.String(), "Verbose: true is not supported") {
-		t.Fatalf("exit %d, logs:\n%s", a.cmd.ProcessState.ExitCode(), a.logs)
+	if a.ExitCode() == 0 || !strings.Contains(a.Logs.String(), "Verbose: true is not supported") {
+		t.Fatalf("exit %d, logs:\n%s", a.ExitCode(), a.Logs)
 	}
 }
 

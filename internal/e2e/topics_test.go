@@ -55,7 +55,7 @@ func TestResumeOnAnotherInstanceAfterAKillLosesNothing(t *testing.T) {
 	for len(got) < 50 {
 		got = append(got, mustInt(t, s.next(t).Data))
 	}
-	a.kill() // mid-stream, while publishing goes on
+	a.Kill() // mid-stream, while publishing goes on
 	s.waitEnded(t)
 	for {
 		select {
