@@ -192,7 +192,10 @@ func (s *Stream) finish(err error) {
 	if reason == nil {
 		reason = context.Cause(s.ctx)
 	}
-	s.end(errEnded)
+	if reason == nil {
+		reason = errEnded
+	}
+	s.end(reason)
 	w := s.writer()
 	if !s.opened {
 		w.Close()
@@ -203,9 +206,6 @@ func (s *Stream) finish(err error) {
 		}
 		httpx.ErrorCtx(s.ctx, s.rw, err)
 		return
-	}
-	if reason == nil {
-		reason = errEnded
 	}
 	w.Close()
 	logc.Infow(s.ctx, "stream ended",
