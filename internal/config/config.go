@@ -67,6 +67,13 @@ type StreamConf struct {
 	// WriteTimeout bounds each write to a stream: a client that stops reading is
 	// disconnected within it, and resumes when it reconnects.
 	WriteTimeout time.Duration `json:",default=10s"`
+	// RefusalRetry is how long a browser whose stream was refused for a passing reason
+	// (over a limit, shutting down, Redis not ready) waits before it tries again (between it
+	// and twice it).
+	RefusalRetry time.Duration `json:",default=5s"`
+	// DrainWindow spreads the end of the streams over this long at shutdown, so clients
+	// reconnect to the other instances spread out; it must end before Shutdown.WaitTime.
+	DrainWindow time.Duration `json:",default=3s"`
 }
 
 type QRLoginConf struct {
@@ -155,6 +162,9 @@ type LimitsConf struct {
 	AnonymousPerMinute int `json:",default=120"`
 }
 
+// goZeroWaitTime is go-zero's Shutdown.WaitTime when the block leaves it out.
+const goZeroWaitTime = 5500 * time.Millisecond
+
 // Validate refuses settings that would break the service in ways that are hard to see.
 func (c Config) Validate() error {
 	if len(c.Auth.AccessSecret) < 8 {
@@ -180,6 +190,14 @@ func (c Config) Validate() error {
 	}
 	if err := c.Demo.validate(c.Redis); err != nil {
 		return err
+	}
+	wait := c.Shutdown.WaitTime
+	if wait <= 0 {
+		wait = goZeroWaitTime
+	}
+	if c.Stream.DrainWindow+time.Second >= wait {
+		return fmt.Errorf("Stream.DrainWindow (%v) plus a second for the last writes must end before "+
+			"Shutdown.WaitTime (%v), when go-zero kills the process", c.Stream.DrainWindow, wait)
 	}
 	if c.Stream.HistorySize < 1 || c.Stream.MaxPayload < 1 || c.Stream.QueueSize < 1 {
 		return errors.New("Stream.HistorySize, Stream.MaxPayload and Stream.QueueSize must be positive")

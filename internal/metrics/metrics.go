@@ -33,6 +33,10 @@ var (
 		Namespace: namespace, Name: "pubsub_recoveries_total",
 		Help: "Times a gap in pub/sub delivery was filled from a topic's stream.",
 	})
+	Refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "stream_refusals_total",
+		Help: "Stream opens refused for a passing reason, answered so that browsers retry, by code.",
+	}, []string{"code"})
 	StreamPanics = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "stream_panics_total",
 		Help: "Streams ended by a panic in their logic (the process goes on).",
@@ -45,5 +49,5 @@ var (
 )
 
 func init() {
-	prometheus.MustRegister(OpenStreams, Published, Delivered, SlowDisconnects, Resets, Recoveries, StreamPanics, DeliveryLag)
+	prometheus.MustRegister(OpenStreams, Published, Delivered, SlowDisconnects, Resets, Recoveries, Refusals, StreamPanics, DeliveryLag)
 }

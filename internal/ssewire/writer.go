@@ -118,6 +118,18 @@ func retryMillis(d time.Duration) int64 {
 // being an event stream.
 func (w *Writer) Opened() bool { return w.opened }
 
+// Retry tells the client to wait d before it reconnects, from now on, without flushing:
+// "retry: <ms>\n\n" (a block that dispatches nothing).
+func (w *Writer) Retry(d time.Duration) error {
+	if !w.opened {
+		return ErrNotOpen
+	}
+	b := append(w.pending(), "retry: "...)
+	b = strconv.AppendInt(b, retryMillis(d), 10)
+	b = append(b, "\n\n"...)
+	return w.write(b)
+}
+
 // Heartbeat writes the comment ":\n\n" and flushes. Clients ignore it; proxies see traffic.
 func (w *Writer) Heartbeat() error { return w.Comment("") }
 

@@ -3,7 +3,9 @@ package stream
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/sseapi/sse-api/internal/metrics"
 )
@@ -84,9 +86,10 @@ func (r *registry) len() int {
 	return len(r.ends)
 }
 
-// shutdown refuses new streams, ends every open one with ErrShuttingDown, and returns a
-// channel closed once all of them have released.
-func (r *registry) shutdown() <-chan struct{} {
+// shutdown refuses new streams, ends every open one with ErrShuttingDown at a random moment
+// within window (at once when window is 0), and returns a channel closed once all of them
+// have released.
+func (r *registry) shutdown(window time.Duration) <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closing = true
@@ -97,7 +100,11 @@ func (r *registry) shutdown() <-chan struct{} {
 	}
 	r.drained = done
 	for _, end := range r.ends {
-		end(ErrShuttingDown)
+		if window <= 0 {
+			end(ErrShuttingDown)
+			continue
+		}
+		time.AfterFunc(rand.N(window), func() { end(ErrShuttingDown) })
 	}
 	return done
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestLimitsAndRelease(t *testing.T) {
@@ -35,6 +36,30 @@ func TestLimitsAndRelease(t *testing.T) {
 	}
 }
 
+func TestShutdownSpreadsTheEndsOverItsWindow(t *testing.T) {
+	r := newRegistry(0, 0)
+	ended := make(chan struct{}, 50)
+	for i := 0; i < 50; i++ {
+		if _, err := r.admit("u", func(error) { ended <- struct{}{} }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	r.shutdown(500 * time.Millisecond)
+	var first, last time.Duration
+	for i := 0; i < 50; i++ {
+		<-ended
+		if i == 0 {
+			first = time.Since(start)
+		}
+		last = time.Since(start)
+	}
+	// 50 draws from [0, 500ms): all at once would be vanishingly unlikely.
+	if last-first < 100*time.Millisecond {
+		t.Fatalf("ends spread over %v only", last-first)
+	}
+}
+
 func TestShutdownEndsEveryStream(t *testing.T) {
 	r := newRegistry(0, 0)
 	var releases []func()
@@ -47,7 +72,7 @@ func TestShutdownEndsEveryStream(t *testing.T) {
 		}
 		ctxs, releases = append(ctxs, ctx), append(releases, rel)
 	}
-	drained := r.shutdown()
+	drained := r.shutdown(0)
 	for _, ctx := range ctxs {
 		<-ctx.Done() // would block forever if shutdown did not end it
 		if !errors.Is(context.Cause(ctx), ErrShuttingDown) {

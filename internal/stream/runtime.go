@@ -30,6 +30,13 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MaxStreams and MaxStreamsPerUser bound the streams of this instance (0: no bound).
 	MaxStreams, MaxStreamsPerUser int
+	// RefusalRetry is how long a browser refused for a passing reason (over a limit, the
+	// instance shutting down, Redis not ready) waits before it tries again: between it and
+	// twice it, at random, so refused clients do not come back together.
+	RefusalRetry time.Duration
+	// DrainWindow spreads the end of the streams over this long at shutdown, so their
+	// clients do not all reconnect to the other instances in the same moment.
+	DrainWindow time.Duration
 }
 
 // Runtime runs the streams of one instance.
@@ -44,6 +51,9 @@ type Runtime struct {
 func New(hub *broker.Hub, c Config) *Runtime {
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = 15 * time.Second // what the WHATWG spec suggests
+	}
+	if c.RefusalRetry <= 0 {
+		c.RefusalRetry = 5 * time.Second
 	}
 	return &Runtime{
 		hub:  hub,
@@ -74,9 +84,10 @@ func (rt *Runtime) Serve(w http.ResponseWriter, r *http.Request, route string, l
 	}
 }
 
-// Shutdown refuses new streams, ends every open one, and returns a channel closed once all
-// of them have ended.
-func (rt *Runtime) Shutdown() <-chan struct{} { return rt.reg.shutdown() }
+// Shutdown refuses new streams, ends every open one at a random moment of DrainWindow, and
+// returns a channel closed once all of them have ended. Each is told to reconnect after a
+// jittered delay: its client resumes on another instance.
+func (rt *Runtime) Shutdown() <-chan struct{} { return rt.reg.shutdown(rt.conf.DrainWindow) }
 
 // Len is the number of open streams.
 func (rt *Runtime) Len() int { return rt.reg.len() }

@@ -2,10 +2,14 @@ package stream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -198,14 +202,23 @@ func (s *Stream) finish(err error) {
 	s.end(reason)
 	w := s.writer()
 	if !s.opened {
-		w.Close()
-		if err == nil {
+		defer w.Close()
+		var refusal *apierr.Error
+		switch {
+		case err == nil:
 			// The logic chose not to stream: 204 tells an EventSource not to reconnect.
 			s.rw.WriteHeader(http.StatusNoContent)
-			return
+		case errors.As(err, &refusal) && passing(refusal) && wantsEventStream(s.req):
+			s.refuse(w, refusal)
+		default:
+			httpx.ErrorCtx(s.ctx, s.rw, err)
 		}
-		httpx.ErrorCtx(s.ctx, s.rw, err)
 		return
+	}
+	if errors.Is(reason, ErrShuttingDown) {
+		// Reconnect elsewhere, not all in the same moment.
+		_ = w.Retry(s.rt.conf.Retry + rand.N(max(s.rt.conf.Retry, time.Second)))
+		_ = w.Flush()
 	}
 	w.Close()
 	logc.Infow(s.ctx, "stream ended",
@@ -216,6 +229,46 @@ func (s *Stream) finish(err error) {
 		s.finishAccessLog(s.ctx, http.StatusOK)
 	}
 }
+
+// passing reports whether a refusal may not hold a moment later: a limit, the instance
+// shutting down, Redis not ready.
+func passing(e *apierr.Error) bool {
+	return e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable
+}
+
+// wantsEventStream reports whether the client asked for an event stream, as a browser's
+// EventSource does.
+func wantsEventStream(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		if strings.Contains(v, "text/event-stream") {
+			return true
+		}
+	}
+	return false
+}
+
+// refuse answers a passing refusal so that an EventSource tries again by itself: it treats
+// any status but 200 as final. The stream opens, tells the client to come back after a
+// jittered delay, sends an "error" event with the code, message and the status the refusal
+// would have had, and ends. Other clients get the JSON error with that status.
+func (s *Stream) refuse(w *ssewire.Writer, e *apierr.Error) {
+	metrics.Refusals.WithLabelValues(e.Code).Inc()
+	data, _ := json.Marshal(struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Status  int    `json:"status"`
+	}{e.Code, e.Message, e.Status})
+	body, _ := ssewire.AppendBody(nil, ErrorEvent, data)
+	s.rw.Header().Set("X-Refusal-Status", strconv.Itoa(e.Status))
+	retry := s.rt.conf.RefusalRetry
+	if w.Open() != nil || w.Retry(retry+rand.N(retry)) != nil || w.WriteFrame("", body) != nil {
+		return
+	}
+	_ = w.Flush()
+}
+
+// ErrorEvent is the event that tells a client why its stream was refused, or ended.
+const ErrorEvent = "error"
 
 // Batch is one wake-up of a stream's loop (see Subscription.Events).
 type Batch = broker.Batch

@@ -89,6 +89,7 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 		Streams: stream.New(hub, stream.Config{
 			Retry: c.Stream.Retry, Heartbeat: c.Stream.Heartbeat, WriteTimeout: c.Stream.WriteTimeout,
 			MaxStreams: c.Limits.MaxStreams, MaxStreamsPerUser: c.Limits.MaxStreamsPerUser,
+			RefusalRetry: c.Stream.RefusalRetry, DrainWindow: c.Stream.DrainWindow,
 		}),
 		Public: auth.Patterns(c.Topics.Public),
 
