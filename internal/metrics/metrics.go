@@ -33,6 +33,14 @@ var (
 		Namespace: namespace, Name: "pubsub_recoveries_total",
 		Help: "Times a gap in pub/sub delivery was filled from a topic's stream.",
 	})
+	RecoveryFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "pubsub_recovery_failures_total",
+		Help: "Reads of a topic's position or missed events from Redis that failed; each is retried after a delay.",
+	})
+	RecoveryRetries = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "pubsub_recovery_retries_total",
+		Help: "Reads of a topic's position or missed events retried after a failure.",
+	})
 	DeliveryLag = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "delivery_lag_seconds",
 		Help:    "Time from an event's append in Redis to its write to a subscriber.",
@@ -41,5 +49,6 @@ var (
 )
 
 func init() {
-	prometheus.MustRegister(OpenStreams, Published, Delivered, SlowDisconnects, Resets, Recoveries, DeliveryLag)
+	prometheus.MustRegister(OpenStreams, Published, Delivered, SlowDisconnects, Resets, Recoveries,
+		RecoveryFailures, RecoveryRetries, DeliveryLag)
 }
