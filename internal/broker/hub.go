@@ -24,13 +24,14 @@ var ErrClosed = errors.New("broker: hub closed")
 // Options tune a Hub.
 type Options struct {
 	// QueueSize bounds each subscriber's queue of undelivered events (default 256). A
-	// subscriber whose queue is full is disconnected instead of slowing anyone else. It also
-	// bounds the announcements of one topic held while its missed events are read from Redis.
+	// subscriber whose queue is full is disconnected instead of slowing anyone else.
 	QueueSize int
 	// ReadyTimeout bounds the wait for Redis to confirm a new topic subscription, and each
 	// read of a topic's position or missed events (default 5s).
 	ReadyTimeout time.Duration
-	// PageSize is how many history events one Redis call reads (default 256).
+	// PageSize is how many history events one Redis call reads (default 256). It also bounds
+	// the announcements of one topic that wait while its missed events are read: beyond a
+	// page, they are dropped and read back from Redis.
 	PageSize int
 	// Readers is how many topics may read their position or missed events from Redis at
 	// once (default 8), off the goroutine that dispatches every topic's events.
@@ -208,14 +209,14 @@ func (h *Hub) onAnnouncement(name, payload string) {
 	switch {
 	case t.gone.Load():
 	case t.busy:
-		t.hold(announcement{prev, m}, h.opts.QueueSize)
+		t.hold(announcement{prev, m}, h.opts.PageSize)
 	case !t.init:
 		// Not subscribed yet (a trailing announcement of an earlier subscription): the
 		// position read once Redis confirms the subscription covers it.
 	case !t.last.Less(m.ID):
 		// Already forwarded, through a recovery.
 	case prev != t.last:
-		t.hold(announcement{prev, m}, h.opts.QueueSize)
+		t.hold(announcement{prev, m}, h.opts.PageSize)
 		h.startRecovery(t)
 	default:
 		t.forward(m)

@@ -139,6 +139,16 @@ func publishSilently(t *testing.T, rdb redis.UniversalClient, topic string, hist
 	return ids
 }
 
+// waitClosed waits for ch to be closed, failing the test after a generous bound.
+func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
 // inOrder checks the frames of a stream over topics: from one frame to the next, the
 // cursor moves forward in one topic and back in none, so no event came twice or out of order.
 func inOrder(topics []string, frames []frame) error {
@@ -310,11 +320,7 @@ func TestSlowGapReadDelaysOnlyItsTopic(t *testing.T) {
 	defer release()
 	publishSilently(t, rdb, slow, 1000, 1, 2) // lost to pub/sub
 	publishN(t, p, slow, 2, 3)                // shows the gap: the hub reads it, and is held
-	select {
-	case <-held:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the gap was not read")
-	}
+	waitClosed(t, held, "the gap read")
 	publishN(t, p, slow, 3, 6) // wait behind the read
 	for i := range 5 {
 		publishN(t, p, fast, i, i+1)
@@ -332,6 +338,48 @@ func TestSlowGapReadDelaysOnlyItsTopic(t *testing.T) {
 	assertSequence(t, waitFrames(t, ws, 6), 0, 6)
 	publishN(t, p, slow, 6, 7)
 	assertSequence(t, waitFrames(t, ws, 7), 0, 7)
+}
+
+// More announcements than a page wait behind a held gap read: the hub drops them, reads them
+// back from Redis, and every event still arrives in order, once.
+func TestAnnouncementsBeyondAPageWaitingForAReadAreReadBack(t *testing.T) {
+	rdb := redistest.Client(t)
+	hubRdb, f, _ := faultyClient(t)
+	topic := redistest.Name("backlog")
+	h := startHub(t, hubRdb, Options{PageSize: 4, ReadyTimeout: time.Minute})
+	_, w, _, _ := subscribe(t, h, []string{topic}, "")
+	p := publish.New(rdb, publish.Options{})
+	publishN(t, p, topic, 0, 1)
+	waitFrames(t, w, 1)
+
+	held, _, release := f.holdNext(publish.StreamKey(topic))
+	defer release()
+	publishSilently(t, rdb, topic, 1000, 1, 2)
+	publishN(t, p, topic, 2, 3)
+	waitClosed(t, held, "the gap read")
+	ids := publishN(t, p, topic, 3, 15) // 12 announcements wait, 3 pages' worth
+	tp := h.lookup(topic)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		tp.mu.Lock()
+		n, newest := len(tp.pending), ""
+		if n > 0 {
+			newest = tp.pending[n-1].m.IDText
+		}
+		tp.mu.Unlock()
+		if newest == ids[11] {
+			if n >= 12 {
+				t.Fatalf("%d announcements wait, more than a page", n)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the announcements did not reach the hub")
+		}
+	}
+	release()
+	assertSequence(t, waitFrames(t, w, 15), 0, 15)
+	publishN(t, p, topic, 15, 16)
+	assertSequence(t, waitFrames(t, w, 16), 0, 16)
 }
 
 // When pub/sub lost more events than the topic keeps, subscribers get a reset that covers
