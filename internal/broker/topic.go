@@ -71,11 +71,11 @@ func (t *topic) forward(m *Message) {
 	}
 }
 
-// hold queues an announcement behind the read in progress. A backlog over max is dropped,
-// the newest kept: those events are in Redis, and the newest one not following what was
-// forwarded makes the worker read them. t.mu is held.
-func (t *topic) hold(a announcement, max int) {
-	if len(t.pending) >= max {
+// hold queues an announcement behind the read in progress. A backlog of limit is dropped
+// for the newest: the dropped events are in Redis, and the newest, which does not follow
+// them, makes the worker read them back. t.mu is held.
+func (t *topic) hold(a announcement, limit int) {
+	if len(t.pending) >= limit {
 		clear(t.pending)
 		t.pending, t.before = t.pending[:0], 0
 	}
