@@ -59,11 +59,14 @@ func main() {
 	}
 	devserver.Start(dev, ctx.PingRedis)
 
-	// On SIGTERM go-zero waits for running handlers, which streams never finish: end them
-	// at once, so their clients reconnect to another instance and resume there.
+	// On SIGTERM go-zero waits for running handlers, which streams never finish, and does
+	// not know detached ones: end them, spread over Stream.DrainWindow, so their clients
+	// reconnect to another instance and resume there. The process exits once they ended.
+	drained := make(chan struct{})
 	proc.AddWrapUpListener(func() {
 		<-ctx.Streams.Shutdown()
 		logx.Info("all streams ended")
+		close(drained)
 	})
 
 	fmt.Printf("Starting server at %s:%d...\n", c.Host, c.Port)
@@ -76,4 +79,5 @@ func main() {
 		s.ReadHeaderTimeout = time.Duration(c.Timeout) * time.Millisecond
 		s.IdleTimeout = 2 * time.Minute
 	})
+	<-drained // the server stopped listening; its detached streams may still be ending
 }

@@ -31,6 +31,7 @@ type recorder struct {
 func newRecorder() *recorder { return &recorder{notify: make(chan struct{}, 1)} }
 
 func (r *recorder) WriteFrame(id string, body []byte) error {
+	id = strings.Clone(id) // multi-topic ids alias the subscriber's buffer
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lastID = id

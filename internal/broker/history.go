@@ -76,19 +76,3 @@ func entryMessage(topic string, e any) (*Message, error) {
 	}
 	return newMessage(topic, id, event, []byte(data))
 }
-
-// readAfter returns every event of topic after from, reading page by page.
-func readAfter(ctx context.Context, rdb redis.Scripter, topic string, from eventid.ID, pageSize int) ([]*Message, error) {
-	var all []*Message
-	for {
-		p, err := readPage(ctx, rdb, topic, from.Next(), pageSize)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, p.messages...)
-		if len(p.messages) < pageSize {
-			return all, nil
-		}
-		from = p.messages[len(p.messages)-1].ID
-	}
-}

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"time"
@@ -11,7 +12,6 @@ import (
 	"github.com/zeromicro/go-zero/core/logx"
 
 	"github.com/sseapi/sse-api/internal/eventid"
-	"github.com/sseapi/sse-api/internal/metrics"
 	"github.com/sseapi/sse-api/publish"
 )
 
@@ -26,10 +26,19 @@ type Options struct {
 	// QueueSize bounds each subscriber's queue of undelivered events (default 256). A
 	// subscriber whose queue is full is disconnected instead of slowing anyone else.
 	QueueSize int
-	// ReadyTimeout bounds the wait for Redis to confirm a new topic subscription (default 5s).
+	// ReadyTimeout bounds the wait for Redis to confirm a new topic subscription, and each
+	// read of a topic's position or missed events (default 5s).
 	ReadyTimeout time.Duration
-	// PageSize is how many history events one Redis call reads (default 256).
+	// PageSize is how many history events one Redis call reads (default 256). It also bounds
+	// the announcements of one topic that wait while its missed events are read: beyond a
+	// page, they are dropped and read back from Redis.
 	PageSize int
+	// Readers is how many topics may read their position or missed events from Redis at
+	// once (default 8), off the goroutine that dispatches every topic's events.
+	Readers int
+	// RetryDelay is the wait before a failed read is retried (default 100ms); it doubles
+	// with every further failure up to MaxRetryDelay (default 5s).
+	RetryDelay, MaxRetryDelay time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -42,6 +51,16 @@ func (o Options) withDefaults() Options {
 	if o.PageSize <= 0 {
 		o.PageSize = 256
 	}
+	if o.Readers <= 0 {
+		o.Readers = 8
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = 100 * time.Millisecond
+	}
+	if o.MaxRetryDelay <= 0 {
+		o.MaxRetryDelay = 5 * time.Second
+	}
+	o.MaxRetryDelay = max(o.MaxRetryDelay, o.RetryDelay)
 	return o
 }
 
@@ -51,11 +70,15 @@ type Hub struct {
 	ps   *redis.PubSub
 	opts Options
 
-	mu     sync.Mutex
-	topics map[string]*topic
-	// ops orders SUBSCRIBE and UNSUBSCRIBE exactly as the decisions to send them were taken
-	// under mu, without holding mu during network writes.
-	ops    chan subOp
+	seed   maphash.Seed
+	shards [shardCount]shard
+	// ops orders SUBSCRIBE and UNSUBSCRIBE of a channel exactly as the decisions to send them
+	// were taken under its shard's lock, without holding it during network writes.
+	ops        chan subOp
+	recoveries recoveryQueue
+
+	ctx    context.Context // ends when the hub closes, and with it any read in flight
+	cancel context.CancelFunc
 	closed chan struct{}
 	done   sync.WaitGroup
 }
@@ -65,28 +88,27 @@ type subOp struct {
 	channel   string
 }
 
-// topic is one topic with local subscribers. Only the dispatch goroutine writes last.
-type topic struct {
-	name  string
-	subs  map[*Subscriber]struct{}
-	last  eventid.ID // id of the newest event forwarded to subs
-	ready chan struct{}
-	init  bool // last has been read from Redis, ready is closed
-}
-
 // NewHub starts a hub on rdb. Close it to stop its goroutines and its pub/sub connection.
 func NewHub(rdb redis.UniversalClient, opts Options) *Hub {
 	h := &Hub{
 		rdb:    rdb,
 		ps:     rdb.Subscribe(context.Background()),
 		opts:   opts.withDefaults(),
-		topics: make(map[string]*topic),
+		seed:   maphash.MakeSeed(),
 		ops:    make(chan subOp, 1024),
 		closed: make(chan struct{}),
 	}
-	h.done.Add(2)
+	for i := range h.shards {
+		h.shards[i].topics = make(map[string]*topic)
+	}
+	h.recoveries.wake = make(chan struct{}, 1)
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.done.Add(2 + h.opts.Readers)
 	go h.dispatch()
 	go h.sendOps()
+	for range h.opts.Readers {
+		go h.recoveryWorker()
+	}
 	return h
 }
 
@@ -98,6 +120,7 @@ func (h *Hub) Close() error {
 	default:
 	}
 	close(h.closed)
+	h.cancel()
 	err := h.ps.Close()
 	h.done.Wait()
 	return err
@@ -119,14 +142,15 @@ func (h *Hub) sendOps() {
 			}
 			// go-redis remembers the channel set and restores it on reconnect, so a failed
 			// write is repaired by the reconnect that follows it.
-			if err != nil {
-				logx.Errorf("broker: pub/sub %v %s: %v", op.subscribe, op.channel, err)
+			if err != nil && h.ctx.Err() == nil {
+				logx.Errorf("broker: pub/sub subscribe=%v %s: %v", op.subscribe, op.channel, err)
 			}
 		}
 	}
 }
 
-// dispatch is the only reader of the pub/sub connection.
+// dispatch is the only reader of the pub/sub connection. It never waits for Redis: reads a
+// topic needs run on the recovery workers.
 func (h *Hub) dispatch() {
 	defer h.done.Done()
 	ch := h.ps.ChannelWithSubscriptions(redis.WithChannelSize(4096))
@@ -150,45 +174,27 @@ func (h *Hub) dispatch() {
 	}
 }
 
-func (h *Hub) lookup(name string) *topic {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.topics[name]
-}
-
-// onSubscribed runs when Redis confirms a subscription: for a new topic it learns where the
-// topic stands; after a reconnect it fills whatever was announced while the link was down.
+// onSubscribed runs when Redis confirms a subscription: a new topic learns where it stands;
+// after a reconnect, the topic reads whatever was announced while the link was down.
 func (h *Hub) onSubscribed(name string) {
 	t := h.lookup(name)
 	if t == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), h.opts.ReadyTimeout)
-	defer cancel()
-	if !t.init {
-		last, err := h.rdb.HGet(ctx, publish.MetaKey(name), "last").Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			// Stay not ready: the next confirmation, after go-redis reconnects, tries again.
-			logx.Errorf("broker: read position of %s: %v", name, err)
-			return
-		}
-		h.mu.Lock()
-		if last != "" {
-			t.last = eventid.MustParse(last)
-		}
-		t.init = true
-		close(t.ready)
-		h.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.busy {
+		t.again = true // the read under way may have begun before the link went down
 		return
 	}
-	h.recover(ctx, t)
+	h.startRecovery(t)
 }
 
-// onAnnouncement forwards one announced event, or the whole gap before it when the
-// announcement shows that an earlier one never arrived.
+// onAnnouncement forwards one announced event; when the announcement shows that an earlier
+// one never arrived, it has the topic read the gap from Redis, and the event waits behind it.
 func (h *Hub) onAnnouncement(name, payload string) {
 	t := h.lookup(name)
-	if t == nil || !t.init {
+	if t == nil {
 		return
 	}
 	// t.name, not name: the subscribers' cursors hold t.name too, so matching an event to
@@ -198,62 +204,49 @@ func (h *Hub) onAnnouncement(name, payload string) {
 		logx.Errorf("broker: %s: %v", name, err)
 		return
 	}
-	if !t.last.Less(m.ID) {
-		return // already forwarded, through a recovery
-	}
-	if prev != t.last {
-		ctx, cancel := context.WithTimeout(context.Background(), h.opts.ReadyTimeout)
-		defer cancel()
-		h.recover(ctx, t)
-		return
-	}
-	h.forward(t, m)
-}
-
-// recover forwards every event after t.last that is in the topic's stream.
-func (h *Hub) recover(ctx context.Context, t *topic) {
-	msgs, err := readAfter(ctx, h.rdb, t.name, t.last, h.opts.PageSize)
-	if err != nil {
-		logx.Errorf("broker: recover %s after %s: %v", t.name, t.last, err)
-		return
-	}
-	if len(msgs) > 0 {
-		metrics.Recoveries.Inc()
-	}
-	for _, m := range msgs {
-		h.forward(t, m)
-	}
-}
-
-func (h *Hub) forward(t *topic, m *Message) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	t.last = m.ID
-	for s := range t.subs {
-		s.offer(m)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.gone.Load():
+	case t.busy:
+		t.hold(announcement{prev, m}, h.opts.PageSize)
+	case !t.init:
+		// Not subscribed yet (a trailing announcement of an earlier subscription): the
+		// position read once Redis confirms the subscription covers it.
+	case !t.last.Less(m.ID):
+		// Already forwarded, through a recovery.
+	case prev != t.last:
+		t.hold(announcement{prev, m}, h.opts.PageSize)
+		h.startRecovery(t)
+	default:
+		t.forward(m)
 	}
 }
 
 // join registers s on every topic of its cursor and returns, per topic, the topic's position
 // at the moment s joined: events after it reach s's queue.
 func (h *Hub) join(ctx context.Context, s *Subscriber) ([]eventid.ID, error) {
-	h.mu.Lock()
 	ts := make([]*topic, len(s.cursor.Topics))
 	for i, name := range s.cursor.Topics {
-		t := h.topics[name]
+		sh := h.shard(name)
+		sh.mu.Lock()
+		t := sh.topics[name]
 		if t == nil {
-			t = &topic{name: name, subs: make(map[*Subscriber]struct{}), ready: make(chan struct{})}
-			h.topics[name] = t
+			t = newTopic(name)
+			sh.topics[name] = t
 			select {
 			case h.ops <- subOp{subscribe: true, channel: publish.Channel(name)}:
 			case <-h.closed:
 			}
 		}
-		t.subs[s] = struct{}{}
+		t.refs++ // keeps t in the shard until s leaves
+		sh.mu.Unlock()
+		t.mu.Lock()
+		t.subs[s]++
+		t.mu.Unlock()
 		ts[i] = t
 		s.cursor.Topics[i] = t.name // the same bytes, shared with the topic's messages
 	}
-	h.mu.Unlock()
 
 	timer := time.NewTimer(h.opts.ReadyTimeout)
 	defer timer.Stop()
@@ -269,31 +262,46 @@ func (h *Hub) join(ctx context.Context, s *Subscriber) ([]eventid.ID, error) {
 		}
 	}
 
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	at := make([]eventid.ID, len(ts))
 	for i, t := range ts {
+		t.mu.Lock()
 		at[i] = t.last
+		t.mu.Unlock()
 	}
 	return at, nil
 }
 
 // leave removes s from its topics and unsubscribes from topics nobody here reads any more.
+// Leaving twice is harmless.
 func (h *Hub) leave(s *Subscriber) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	for _, name := range s.cursor.Topics {
-		t := h.topics[name]
+		sh := h.shard(name)
+		sh.mu.Lock()
+		t := sh.topics[name]
+		sh.mu.Unlock()
 		if t == nil {
 			continue
 		}
-		delete(t.subs, s)
-		if len(t.subs) == 0 {
-			delete(h.topics, name)
+		t.mu.Lock()
+		n := t.subs[s]
+		if n > 1 {
+			t.subs[s] = n - 1
+		} else {
+			delete(t.subs, s)
+		}
+		t.mu.Unlock()
+		if n == 0 {
+			continue // not joined, or already left
+		}
+		sh.mu.Lock()
+		if t.refs--; t.refs == 0 {
+			t.gone.Store(true)
+			delete(sh.topics, name)
 			select {
 			case h.ops <- subOp{subscribe: false, channel: publish.Channel(name)}:
 			case <-h.closed:
 			}
 		}
+		sh.mu.Unlock()
 	}
 }

@@ -22,9 +22,11 @@ type Message struct {
 	Data   []byte
 	// Body is the event's SSE frame without its id line, rendered once for all subscribers.
 	Body []byte
-	// Reset is the reason of a reset event (see newReset), which moves a subscriber's
-	// position wherever its id says, backwards included; "" for every other event.
+	// Reset is the reason of a reset event (see resetMessage); "" for every other event.
 	Reset string
+	// Rewind marks a reset made for one subscriber's own position: it moves that position
+	// wherever its id says, backwards included (a position the topic never had).
+	Rewind bool
 }
 
 var errBadAnnouncement = errors.New("broker: malformed announcement")

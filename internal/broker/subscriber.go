@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sync"
 	"time"
@@ -242,19 +241,14 @@ const (
 // ResetEvent is the event name that tells a client it missed events it cannot get back.
 const ResetEvent = "reset"
 
-// newReset is the reset event of topic for a client that was at from: the client's position
-// moves to to, whether that is ahead of from or not.
+// newReset is the reset event of topic for this subscriber, which was at from: its
+// position moves to to, whether that is ahead of from or not.
 func newReset(topic, reason string, from, to eventid.ID) *Message {
-	data, _ := json.Marshal(struct {
-		Topic       string `json:"topic"`
-		Reason      string `json:"reason"`
-		LastEventID string `json:"lastEventId"`
-	}{topic, reason, from.String()})
-	m, err := newMessage(topic, to.String(), ResetEvent, data)
+	m, err := resetMessage(topic, reason, from, to)
 	if err != nil {
 		panic("broker: reset event: " + err.Error()) // a fixed event name and JSON data
 	}
-	m.Reset = reason
+	m.Rewind = true
 	return m
 }
 
@@ -304,7 +298,7 @@ func (s *Subscriber) WritePosition(w FrameWriter) error {
 // written and moves the position wherever it says.
 func (s *Subscriber) write(w FrameWriter, m *Message, now time.Time) (bool, error) {
 	i := s.cursor.Index(m.Topic)
-	if i < 0 || (m.Reset == "" && !s.cursor.Positions[i].Less(m.ID)) {
+	if i < 0 || (!m.Rewind && !s.cursor.Positions[i].Less(m.ID)) {
 		return false, nil
 	}
 	s.cursor.Set(i, m.ID)

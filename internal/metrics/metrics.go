@@ -41,6 +41,14 @@ var (
 		Namespace: namespace, Name: "stream_panics_total",
 		Help: "Streams ended by a panic in their logic (the process goes on).",
 	})
+	RecoveryFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "pubsub_recovery_failures_total",
+		Help: "Reads of a topic's position or missed events from Redis that failed; each is retried after a delay.",
+	})
+	RecoveryRetries = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "pubsub_recovery_retries_total",
+		Help: "Reads of a topic's position or missed events retried after a failure.",
+	})
 	DeliveryLag = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "delivery_lag_seconds",
 		Help:    "Time from an event's append in Redis to its write to a subscriber.",
@@ -49,5 +57,6 @@ var (
 )
 
 func init() {
-	prometheus.MustRegister(OpenStreams, Published, Delivered, SlowDisconnects, Resets, Recoveries, Refusals, StreamPanics, DeliveryLag)
+	prometheus.MustRegister(OpenStreams, Published, Delivered, SlowDisconnects, Resets, Recoveries,
+		RecoveryFailures, RecoveryRetries, Refusals, StreamPanics, DeliveryLag)
 }
