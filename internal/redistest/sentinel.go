@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -93,7 +94,10 @@ func (s *Sentinel) Master(t testing.TB) *Server {
 	return nil
 }
 
-// Failover asks a sentinel to fail over (SENTINEL FAILOVER), waits until every sentinel
+// Failover waits until the replica has every write the master took so far (so writes made
+// before Failover are kept; writes made during it may be lost, as in any Sentinel
+// failover: replication is asynchronous and the old master takes writes until it is told
+// to replicate), asks a sentinel to fail over (SENTINEL FAILOVER), waits until every sentinel
 // names the replica as master and it says so itself, and returns it. The old master is
 // then made the new master's replica at once (the sentinels would do it themselves, but
 // only about ten seconds later), and Failover returns when it is in sync. The sentinels
@@ -105,6 +109,9 @@ func (s *Sentinel) Failover(t testing.TB) *Server {
 	next := s.Data[0]
 	if next == old {
 		next = s.Data[1]
+	}
+	if err := replicated(old); err != nil {
+		t.Fatalf("redistest: before the failover: %v", err)
 	}
 	WaitFor(t, SentinelTimeout, "SENTINEL FAILOVER accepted", func() error {
 		// NOGOODSLAVE while a sentinel has no fresh word of the replica: ask again.
@@ -130,6 +137,26 @@ func (s *Sentinel) Failover(t testing.TB) *Server {
 		WaitFor(t, SentinelTimeout, old.Name+" replicating "+next.Name, func() error { return isRole(old, "slave") })
 	}
 	return next
+}
+
+// replicated returns once master's replica has acknowledged everything master wrote: a
+// fence written on one connection, then WAIT on it (which covers every earlier write,
+// the replication stream being ordered).
+func replicated(master *Server) error {
+	c := master.newClient(5 * time.Second)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	pipe := c.Pipeline()
+	pipe.Publish(ctx, "__redistest:fence", "x") // replicated, though it stores nothing
+	acks := pipe.Do(ctx, "wait", 1, 5000)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("WAIT on %s: %w", master.Name, err)
+	}
+	if n, _ := acks.Int(); n < 1 {
+		return fmt.Errorf("the replica of %s did not acknowledge its writes within 5 s", master.Name)
+	}
+	return nil
 }
 
 // ready checks that every sentinel names master and lists replica as a healthy replica,
