@@ -53,6 +53,7 @@ type Server struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
+	admin  *redis.Client // for Do
 }
 
 // Addr is the server's host:port.
@@ -100,6 +101,9 @@ func newServer(t testing.TB, name, password string, files *TLSFiles) *Server {
 	// directory is removed.
 	t.Cleanup(func() {
 		s.kill()
+		if s.admin != nil {
+			_ = s.admin.Close()
+		}
 		if t.Failed() {
 			t.Logf("--- %s (%s) log, last lines:\n%s", s.Name, s.Addr(), s.LogTail(40))
 		}
@@ -196,10 +200,15 @@ func (s *Server) newClient(timeout time.Duration) *redis.Client {
 	})
 }
 
-// Do runs one command on this server alone (with a fresh connection), bounded by 2 s.
+// Do runs one command on this server alone, bounded by 2 s. The helpers poll with it, so
+// it keeps its connections rather than leave thousands in TIME_WAIT.
 func (s *Server) Do(args ...any) (any, error) {
-	c := s.newClient(time.Second)
-	defer c.Close()
+	s.mu.Lock()
+	if s.admin == nil {
+		s.admin = s.newClient(time.Second)
+	}
+	c := s.admin
+	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	return c.Do(ctx, args...).Result()
@@ -360,7 +369,7 @@ func requireRedisServer(t testing.TB) {
 	t.Skipf("redistest: this test starts Redis processes and they are not installed: %v", lookErr)
 }
 
-// WaitFor polls cond every 10 ms until it returns nil, and fails t with cond's last error
+// WaitFor polls cond every 20 ms until it returns nil, and fails t with cond's last error
 // if that takes longer than within.
 func WaitFor(t testing.TB, within time.Duration, what string, cond func() error) {
 	t.Helper()
@@ -373,6 +382,6 @@ func WaitFor(t testing.TB, within time.Duration, what string, cond func() error)
 		if time.Now().After(deadline) {
 			t.Fatalf("redistest: %s: not within %s: %v", what, within, err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
