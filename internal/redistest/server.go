@@ -373,14 +373,19 @@ func requireRedisServer(t testing.TB) {
 // if that takes longer than within.
 func WaitFor(t testing.TB, within time.Duration, what string, cond func() error) {
 	t.Helper()
+	if err := poll(within, cond); err != nil {
+		t.Fatalf("redistest: %s: not within %s: %v", what, within, err)
+	}
+}
+
+// poll calls cond every 20 ms until it returns nil, or returns its last error once within
+// has passed.
+func poll(within time.Duration, cond func() error) error {
 	deadline := time.Now().Add(within)
 	for {
 		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redistest: %s: not within %s: %v", what, within, err)
+		if err == nil || time.Now().After(deadline) {
+			return err
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
