@@ -27,8 +27,8 @@ func Preload(ctx context.Context, rdb redis.Scripter) error {
 	return takeScript.Load(ctx, rdb).Err()
 }
 
-// Limiter allows Quota takes per key in each Period; the first take of a key opens its
-// period.
+// Limiter allows a quota of takes per key in each period; the first take of a key opens
+// its period. It is safe for concurrent use, and instances share counts through Redis.
 type Limiter struct {
 	rdb    redis.Scripter
 	prefix string
@@ -37,8 +37,8 @@ type Limiter struct {
 }
 
 // New returns a limiter of quota takes per period for each key, counted in Redis under
-// prefix+key. A quota of 0 or less allows nothing. The period is rounded up to a
-// millisecond.
+// prefix+key. A quota of 0 or less allows nothing. The period counts in whole
+// milliseconds, at least one.
 func New(rdb redis.Scripter, prefix string, quota int, period time.Duration) *Limiter {
 	if period < time.Millisecond {
 		period = time.Millisecond
