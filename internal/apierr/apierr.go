@@ -10,6 +10,9 @@ import (
 	"net/http"
 
 	"github.com/zeromicro/go-zero/core/logc"
+	"github.com/zeromicro/go-zero/core/logx"
+
+	"github.com/sseapi/sse-api/internal/redisconn"
 )
 
 // Error is an answer to a request that cannot be served.
@@ -38,8 +41,14 @@ var (
 	Unavailable      = newError(http.StatusServiceUnavailable, "unavailable")
 )
 
-// Internal hides err from the client; it is logged where it is answered.
+// Internal hides err from the client; it is logged where it is answered. An error that
+// says Redis is not reachable (or not ready) is a passing one: 503 unavailable, which the
+// client may retry, never 500.
 func Internal(err error) error {
+	if redisconn.Unavailable(err) {
+		logx.Errorf("redis unavailable: %v", err)
+		return Unavailable("the event store is not reachable; try again")
+	}
 	return &internal{err}
 }
 
@@ -69,6 +78,10 @@ func Handle(ctx context.Context, err error) (int, any) {
 	switch {
 	case errors.As(err, &e):
 		return e.Status, e.Body()
+	case errors.Is(err, redisconn.ErrTimeout) || (redisconn.Unavailable(err) && !errors.Is(err, context.DeadlineExceeded)):
+		// Redis's own timeouts say so (redisconn.ErrTimeout); a bare deadline is go-zero's.
+		logc.Errorf(ctx, "redis unavailable: %v", err)
+		return http.StatusServiceUnavailable, Unavailable("the event store is not reachable; try again").Body()
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge, TooLarge("request body is larger than the limit").Body()
 	case errors.Is(err, context.DeadlineExceeded):

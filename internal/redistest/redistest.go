@@ -1,6 +1,13 @@
 // Package redistest gives tests a real Redis server: the one at REDIS_ADDR (default
 // 127.0.0.1:6379). Where none answers, tests fall back to an embedded one and say so loudly,
 // unless SSE_REQUIRE_REDIS=1 (set by .ci/run), where the missing server fails the test.
+//
+// For faults, tests start redis-server processes of their own on free loopback ports, each
+// in a temporary directory, all killed when the test ends: StartServer (a standalone server
+// that can be killed, stopped, paused and restarted on the same port and data),
+// StartCluster (three masters, three replicas) and StartSentinel (a master, a replica,
+// three sentinels), with helpers that fail them over and wait, within bounds, until the new
+// topology is confirmed.
 package redistest
 
 import (

@@ -8,9 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
-	"github.com/zeromicro/go-zero/core/limit"
-	zredis "github.com/zeromicro/go-zero/core/stores/redis"
+	"github.com/zeromicro/go-zero/core/logx"
 	"github.com/zeromicro/go-zero/rest"
 	"github.com/zeromicro/go-zero/rest/httpx"
 
@@ -21,6 +21,7 @@ import (
 	"github.com/sseapi/sse-api/internal/config"
 	"github.com/sseapi/sse-api/internal/middleware"
 	"github.com/sseapi/sse-api/internal/qrlogin"
+	"github.com/sseapi/sse-api/internal/ratelimit"
 	"github.com/sseapi/sse-api/internal/redisconn"
 	"github.com/sseapi/sse-api/internal/respond"
 	"github.com/sseapi/sse-api/internal/stream"
@@ -43,7 +44,7 @@ type ServiceContext struct {
 	QR *qrlogin.Store
 	// QRCreates and QRMisses limit, per client address, QR sessions created and lookups of
 	// unknown session ids.
-	QRCreates, QRMisses *limit.PeriodLimit
+	QRCreates, QRMisses *ratelimit.Limiter
 
 	ClientIP    *middleware.ClientIP
 	Authorize   rest.Middleware
@@ -64,12 +65,14 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 		return nil, err
 	}
 	tokens := auth.NewTokens(c.Auth.AccessSecret).WithMaxTTL(c.Auth.MaxTokenTTL)
-	zopts := []zredis.Option{zredis.WithPass(c.Redis.Password), zredis.WithUser(c.Redis.Username)}
-	if conn.Cluster {
-		zopts = append(zopts, zredis.Cluster())
+	// The limiters run on the one client, so they follow a Sentinel failover and Redis.DB.
+	if err := ratelimit.Preload(context.Background(), conn.Client); err != nil {
+		logx.Errorf("rate limits: preload script: %v (it is sent with the first call)", err)
 	}
-	limits := zredis.New(conn.Addr, zopts...)
-	anonymous := limit.NewPeriodLimit(60, c.Limits.AnonymousPerMinute, limits, publish.Key("limit", "anonymous")+":")
+	limiter := func(name string, perMinute int) *ratelimit.Limiter {
+		return ratelimit.New(conn.Client, publish.Key("limit", name)+":", perMinute, time.Minute)
+	}
+	anonymous := limiter("anonymous", c.Limits.AnonymousPerMinute)
 	authn := &auth.Authenticator{Tokens: tokens, Tickets: auth.NewTickets(conn.Client, c.Auth.TicketTTL)}
 	hub := broker.NewHub(conn.Client, broker.Options{QueueSize: c.Stream.QueueSize})
 	return &ServiceContext{
@@ -79,7 +82,7 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 		Publisher: publish.New(conn.Client, publish.Options{HistorySize: c.Stream.HistorySize, HistoryTTL: c.Stream.HistoryTTL}),
 		Tokens:    tokens,
 		Auth:      authn,
-		Access: access.New(authn, func(ctx context.Context, key string) (bool, error) { return Allow(ctx, anonymous, key) }, access.Config{
+		Access: access.New(authn, anonymous.Allow, access.Config{
 			Public:           auth.Patterns(c.Topics.Public),
 			MaxTopics:        c.Limits.MaxTopicsPerStream,
 			ResumeTTL:        c.Auth.ResumeTTL,
@@ -96,8 +99,8 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 		QR: qrlogin.NewStore(conn.Client, qrlogin.Config{
 			TTL: c.QRLogin.TTL, ConfirmWindow: c.QRLogin.ConfirmWindow, Retention: c.QRLogin.Retention,
 		}),
-		QRCreates: limit.NewPeriodLimit(60, c.QRLogin.CreatePerMinute, limits, publish.Key("limit", "qr-create")+":"),
-		QRMisses:  limit.NewPeriodLimit(60, c.QRLogin.MissesPerMinute, limits, publish.Key("limit", "qr-miss")+":"),
+		QRCreates: limiter("qr-create", c.QRLogin.CreatePerMinute),
+		QRMisses:  limiter("qr-miss", c.QRLogin.MissesPerMinute),
 
 		ClientIP:    ips,
 		Authorize:   middleware.NewAuthorizeMiddleware(tokens).Handle,
@@ -114,15 +117,6 @@ func (s *ServiceContext) Close() {
 // PingRedis is the health probe of the dev server.
 func (s *ServiceContext) PingRedis(ctx context.Context) error {
 	return s.Redis.Client.Ping(ctx).Err()
-}
-
-// Allow takes one from key's budget in l; it is false when the budget is spent.
-func Allow(ctx context.Context, l *limit.PeriodLimit, key string) (bool, error) {
-	code, err := l.TakeCtx(ctx, key)
-	if err != nil {
-		return false, err
-	}
-	return code != limit.OverQuota, nil
 }
 
 // User is the authenticated user of a route behind the Authorize middleware, or a 401.

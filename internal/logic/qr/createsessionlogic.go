@@ -34,7 +34,7 @@ func NewCreateSessionLogic(ctx context.Context, svcCtx *svc.ServiceContext) *Cre
 
 func (l *CreateSessionLogic) CreateSession(req *types.QrCreateReq) (*types.QrSessionResp, error) {
 	ip := middleware.ClientAddr(l.ctx)
-	ok, err := svc.Allow(l.ctx, l.svcCtx.QRCreates, ip)
+	ok, err := l.svcCtx.QRCreates.Allow(l.ctx, ip)
 	if err != nil {
 		return nil, apierr.Internal(err)
 	}

@@ -55,7 +55,7 @@ func browserSecret(cookieHeader string) string {
 func fail(ctx context.Context, svcCtx *svc.ServiceContext, err error) error {
 	switch {
 	case errors.Is(err, qrlogin.ErrNotFound):
-		ok, lerr := svc.Allow(ctx, svcCtx.QRMisses, middleware.ClientAddr(ctx))
+		ok, lerr := svcCtx.QRMisses.Allow(ctx, middleware.ClientAddr(ctx))
 		if lerr != nil {
 			return apierr.Internal(lerr)
 		}
