@@ -121,7 +121,7 @@ func (t TLSConf) config() (*tls.Config, error) {
 
 // Conn is an open connection, with what it takes to close it.
 type Conn struct {
-	Client redis.UniversalClient
+	Client   redis.UniversalClient
 	Cluster  bool
 	Embedded bool
 	embedded *miniredis.Miniredis
