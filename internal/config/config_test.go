@@ -1,0 +1,158 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zeromicro/go-zero/core/conf"
+)
+
+// valid is the smallest configuration Validate accepts.
+func valid() Config {
+	var c Config
+	c.Auth.AccessSecret = "12345678"
+	c.Stream.HistorySize = 1
+	c.Stream.MaxPayload = 1
+	c.Stream.QueueSize = 1
+	return c
+}
+
+func TestValidateAcceptsWhatWorks(t *testing.T) {
+	cases := map[string]func(*Config){
+		"the minimum":                func(*Config) {},
+		"CORS origins listed":        func(c *Config) { c.CorsOrigins = []string{"https://a.example", "http://localhost:3000"} },
+		"QR content with {id}":       func(c *Config) { c.QRLogin.Content = "https://app.example/qr?id={id}" },
+		"demo on the embedded Redis": func(c *Config) { c.Demo = DemoConf{Enabled: true, TokenTTL: time.Minute} },
+		"demo users":                 func(c *Config) { c.Demo = DemoConf{Enabled: true, Users: []string{"a.b-c_9"}, TokenTTL: time.Minute} },
+		"demo off with a real Redis": func(c *Config) { c.Redis.Addr = "127.0.0.1:6379"; c.Demo.TokenTTL = 0 },
+		"Middlewares.MaxBytes on":    func(c *Config) { c.Middlewares.MaxBytes = true },
+	}
+	for name, edit := range cases {
+		c := valid()
+		edit(&c)
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestValidateRefuses(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(*Config)
+		want string // in the message: what to change
+	}{
+		{"no secret", func(c *Config) { c.Auth.AccessSecret = "" }, "Auth.AccessSecret"},
+		{"a 7-character secret", func(c *Config) { c.Auth.AccessSecret = "1234567" }, "Auth.AccessSecret"},
+		{"Verbose", func(c *Config) { c.Verbose = true }, "Verbose"},
+		{"go-zero's request log", func(c *Config) { c.Middlewares.Log = true }, "Middlewares.Log"},
+		{"CORS *", func(c *Config) { c.CorsOrigins = []string{"*"} }, "CorsOrigins"},
+		{"CORS * among origins", func(c *Config) { c.CorsOrigins = []string{"https://a.example", "*"} }, "CorsOrigins"},
+		{"QR content without {id}", func(c *Config) { c.QRLogin.Content = "https://app.example/qr" }, "QRLogin.Content"},
+		{"QR content with {ID}", func(c *Config) { c.QRLogin.Content = "https://app.example/qr?id={ID}" }, "QRLogin.Content"},
+		{"demo with Redis.Addr", func(c *Config) {
+			c.Demo = DemoConf{Enabled: true, TokenTTL: time.Minute}
+			c.Redis.Addr = "10.0.0.1:6379"
+		}, "Demo.Enabled"},
+		{"demo with Redis.Addrs", func(c *Config) {
+			c.Demo = DemoConf{Enabled: true, TokenTTL: time.Minute}
+			c.Redis.Addrs = []string{"10.0.0.1:26379"}
+			c.Redis.MasterName = "mymaster"
+		}, "Demo.Enabled"},
+		{"demo user with a space", func(c *Config) {
+			c.Demo = DemoConf{Enabled: true, Users: []string{"alice", "bob smith"}, TokenTTL: time.Minute}
+		}, "Demo.Users"},
+		{"demo user too long", func(c *Config) {
+			c.Demo = DemoConf{Enabled: true, Users: []string{strings.Repeat("a", 65)}, TokenTTL: time.Minute}
+		}, "Demo.Users"},
+		{"demo token TTL 0", func(c *Config) { c.Demo = DemoConf{Enabled: true} }, "Demo.TokenTTL"},
+		{"demo token TTL negative", func(c *Config) { c.Demo = DemoConf{Enabled: true, TokenTTL: -time.Second} }, "Demo.TokenTTL"},
+		{"HistorySize 0", func(c *Config) { c.Stream.HistorySize = 0 }, "Stream.HistorySize"},
+		{"HistorySize negative", func(c *Config) { c.Stream.HistorySize = -1 }, "Stream.HistorySize"},
+		{"MaxPayload 0", func(c *Config) { c.Stream.MaxPayload = 0 }, "Stream.MaxPayload"},
+		{"MaxPayload negative", func(c *Config) { c.Stream.MaxPayload = -5 }, "Stream.MaxPayload"},
+		{"QueueSize 0", func(c *Config) { c.Stream.QueueSize = 0 }, "Stream.QueueSize"},
+		{"QueueSize negative", func(c *Config) { c.Stream.QueueSize = -1 }, "Stream.QueueSize"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := valid()
+			tc.edit(&c)
+			err := c.Validate()
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not name %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestShippedConfigLoadsAndValidates(t *testing.T) {
+	var c Config
+	if err := conf.Load("../../etc/sse-api.yaml", &c, conf.UseEnv()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// What the shipped file promises: development on the embedded Redis, go-zero's request
+	// log off, the demo mint on, the QR code pointing at the phone page.
+	switch {
+	case !c.Redis.Embedded():
+		t.Error("the shipped config names a real Redis")
+	case c.Middlewares.Log || c.Verbose:
+		t.Error("the shipped config turns on go-zero's request log")
+	case !c.Demo.Enabled || len(c.Demo.UserNames()) == 0:
+		t.Error("the shipped config has no demo mint")
+	case c.Port != 8888 || c.Stream.MaxPayload != 65536 || c.Stream.WriteTimeout != 10*time.Second:
+		t.Errorf("port %d, MaxPayload %d, WriteTimeout %v", c.Port, c.Stream.MaxPayload, c.Stream.WriteTimeout)
+	case c.QRLogin.ContentFor("abc") != "http://localhost:8888/phone.html?id=abc":
+		t.Errorf("QR content %q", c.QRLogin.ContentFor("abc"))
+	}
+}
+
+func TestDefaultsFillWhatTheFileLeavesOut(t *testing.T) {
+	load := func(yaml string) (Config, error) {
+		t.Helper()
+		file := filepath.Join(t.TempDir(), "sse-api.yaml")
+		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var c Config
+		return c, conf.Load(file, &c, conf.UseEnv())
+	}
+	t.Setenv("SSE_TEST_SECRET", "from-the-environment")
+	yaml := "Name: x\nPort: 1\nAuth:\n  AccessSecret: ${SSE_TEST_SECRET}\n"
+
+	// go-zero's own default turns its request log on, so a file must turn it off; loading
+	// runs Validate (go-zero calls it), so such a file does not even load.
+	if _, err := load(yaml); err == nil || !strings.Contains(err.Error(), "Middlewares.Log") {
+		t.Fatalf("a file that leaves go-zero's request log on: %v", err)
+	}
+
+	c, err := load(yaml + "Middlewares:\n  Log: false\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Auth.AccessSecret != "from-the-environment" {
+		t.Errorf("AccessSecret %q: ${VAR} not read", c.Auth.AccessSecret)
+	}
+	if c.Auth.TicketTTL != time.Minute || c.Auth.ResumeTTL != 10*time.Minute || c.Stream.QueueSize != 256 ||
+		c.Stream.HistorySize != 1000 || c.Stream.MaxPayload != 65536 || c.Limits.MaxTopicsPerStream != 16 ||
+		c.QRLogin.BasePath != "/v1/qr/sessions" || c.Demo.Enabled || !c.Redis.Embedded() {
+		t.Errorf("defaults: %+v %+v %+v %+v", c.Auth, c.Stream, c.Limits, c.QRLogin)
+	}
+	if c.QRLogin.ContentFor("abc") != "sseapi://qr-login?id=abc" {
+		t.Errorf("default QR content %q", c.QRLogin.ContentFor("abc"))
+	}
+
+	// And a refusal of Validate's stops loading the same way.
+	if _, err := load(yaml + "Middlewares:\n  Log: false\nCorsOrigins: [\"*\"]\n"); err == nil || !strings.Contains(err.Error(), "CorsOrigins") {
+		t.Fatalf("CorsOrigins * loaded: %v", err)
+	}
+}
