@@ -1,0 +1,163 @@
+package qr_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/sseapi/sse-api/internal/config"
+	"github.com/sseapi/sse-api/internal/qrlogin"
+	"github.com/sseapi/sse-api/internal/redistest"
+	"github.com/sseapi/sse-api/publish"
+)
+
+var ctx = context.Background()
+
+// session creates a QR-login session as the create route does, and returns it with the
+// Cookie header of the browser that created it. Its keys are removed when the test ends.
+func (h *harness) session(t *testing.T) (*qrlogin.Session, http.Header) {
+	t.Helper()
+	sess, secret, err := h.svc.QR.Create(ctx, qrlogin.Requester{IP: h.addr, UserAgent: "test-browser"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		topic := qrlogin.Topic(sess.ID)
+		h.svc.Redis.Client.Del(context.Background(), publish.TopicKey(topic, "session"), publish.StreamKey(topic), publish.MetaKey(topic))
+	})
+	return sess, http.Header{"Cookie": {"qr_binding=" + secret}}
+}
+
+func eventsPath(id string) string { return "/v1/qr/sessions/" + id + "/events" }
+
+// wantState checks that ev announces state, and returns its data.
+func wantState(t *testing.T, ev frame, state qrlogin.State) map[string]any {
+	t.Helper()
+	var data map[string]any
+	if err := json.Unmarshal([]byte(ev.Data), &data); err != nil {
+		t.Fatalf("event %+v: %v", ev, err)
+	}
+	if ev.Event != string(state) || data["state"] != string(state) {
+		t.Fatalf("event %+v, want %s", ev, state)
+	}
+	return data
+}
+
+func TestQrEventsRefusesBeforeTheStreamOpens(t *testing.T) {
+	h := newHarness(t, nil)
+	sess, browser := h.session(t)
+	_, otherBrowser := h.session(t)
+	cases := []struct {
+		name   string
+		id     string
+		header http.Header
+		status int
+		code   string
+	}{
+		{"no cookie", sess.ID, nil, http.StatusForbidden, "forbidden"},
+		{"another browser's cookie", sess.ID, otherBrowser, http.StatusForbidden, "forbidden"},
+		{"a wrong secret", sess.ID, http.Header{"Cookie": {"qr_binding=not-the-secret"}}, http.StatusForbidden, "forbidden"},
+		{"unknown id", "0123456789abcdef0123456789abcdef", browser, http.StatusNotFound, "not_found"},
+		{"malformed id", "not-an-id", browser, http.StatusNotFound, "not_found"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { h.refused(t, eventsPath(c.id), c.header, c.status, c.code) })
+	}
+	if n := h.svc.Streams.Len(); n != 0 {
+		t.Fatalf("%d streams open after refusals", n)
+	}
+}
+
+func TestQrEventsGuessingIsRateLimited(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.QRLogin.MissesPerMinute = 2 })
+	unknown := func() string { return redistest.Name("0123456789abcdef0123") } // 32 hex digits
+	h.refused(t, eventsPath(unknown()), nil, http.StatusNotFound, "not_found")
+	h.refused(t, eventsPath(unknown()), nil, http.StatusNotFound, "not_found")
+	h.refused(t, eventsPath(unknown()), nil, http.StatusTooManyRequests, "rate_limited")
+	// A session that exists is still served.
+	sess, browser := h.session(t)
+	s, _ := h.open(t, eventsPath(sess.ID), browser)
+	wantState(t, s.nextEvent(t), qrlogin.Pending)
+}
+
+func TestQrEventsFollowTheSessionToItsEnd(t *testing.T) {
+	h := newHarness(t, nil)
+	sess, browser := h.session(t)
+	s, _ := h.open(t, eventsPath(sess.ID), browser)
+
+	ev := s.nextEvent(t)
+	if ev.ID != sess.Pos {
+		t.Fatalf("first event id %q, want the session's position %q", ev.ID, sess.Pos)
+	}
+	if data := wantState(t, ev, qrlogin.Pending); data["expires_at"] != float64(sess.ExpiresAt.UnixMilli()) {
+		t.Fatalf("pending %v, want expires_at %d", data, sess.ExpiresAt.UnixMilli())
+	}
+
+	if _, err := h.svc.QR.Scan(ctx, sess.ID, "alice", "a***e"); err != nil {
+		t.Fatal(err)
+	}
+	if data := wantState(t, s.nextEvent(t), qrlogin.Scanned); data["hint"] != "a***e" || data["expires_at"] == nil {
+		t.Fatalf("scanned %v", data)
+	}
+	if _, err := h.svc.QR.Confirm(ctx, sess.ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if data := wantState(t, s.nextEvent(t), qrlogin.Confirmed); len(data) != 1 {
+		t.Fatalf("confirmed %v: no more than the state", data)
+	}
+	secret := browser.Get("Cookie")[len("qr_binding="):]
+	if _, _, err := h.svc.QR.Consume(ctx, sess.ID, secret); err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, s.nextEvent(t), qrlogin.Consumed)
+	s.waitEnded(t)
+	waitFor(t, "the stream to be released", func() bool { return h.svc.Streams.Len() == 0 })
+
+	// Late: the finished session's stream tells the end, and ends.
+	late, _ := h.open(t, eventsPath(sess.ID), browser)
+	wantState(t, late.nextEvent(t), qrlogin.Consumed)
+	late.waitEnded(t)
+}
+
+func TestQrEventsBeginWithTheCurrentState(t *testing.T) {
+	h := newHarness(t, nil)
+	sess, browser := h.session(t)
+	if _, err := h.svc.QR.Scan(ctx, sess.ID, "bob", "b***b"); err != nil {
+		t.Fatal(err)
+	}
+	// Whatever the client says it saw: the stream starts at the state, not after it.
+	for _, header := range []http.Header{browser, {"Cookie": browser["Cookie"], "Last-Event-Id": {sess.Pos}}} {
+		s, _ := h.open(t, eventsPath(sess.ID), header)
+		if data := wantState(t, s.nextEvent(t), qrlogin.Scanned); data["hint"] != "b***b" {
+			t.Fatalf("scanned %v", data)
+		}
+		s.Close()
+	}
+
+	s, _ := h.open(t, eventsPath(sess.ID), browser)
+	wantState(t, s.nextEvent(t), qrlogin.Scanned)
+	if _, err := h.svc.QR.CancelByPhone(ctx, sess.ID, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, s.nextEvent(t), qrlogin.Cancelled)
+	s.waitEnded(t)
+}
+
+func TestQrEventsPushExpiryAtTheDeadline(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.QRLogin.TTL = 1500 * time.Millisecond })
+	sess, browser := h.session(t)
+	s, _ := h.open(t, eventsPath(sess.ID), browser)
+	wantState(t, s.nextEvent(t), qrlogin.Pending)
+	// Nobody calls the store: the stream's own timer expires the session.
+	wantState(t, s.nextEvent(t), qrlogin.Expired)
+	if time.Now().Before(sess.ExpiresAt) {
+		t.Fatalf("expired before the deadline %v", sess.ExpiresAt)
+	}
+	s.waitEnded(t)
+	now, err := h.svc.QR.Get(ctx, sess.ID)
+	if err != nil || now.State != qrlogin.Expired {
+		t.Fatalf("session after the stream: %+v %v", now, err)
+	}
+}
