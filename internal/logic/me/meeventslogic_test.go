@@ -8,6 +8,7 @@ import (
 
 	"github.com/sseapi/sse-api/internal/auth"
 	"github.com/sseapi/sse-api/internal/config"
+	"github.com/sseapi/sse-api/internal/eventid"
 )
 
 // user returns a fresh uid whose user:<uid> topic is removed when the test ends.
@@ -96,7 +97,9 @@ func TestMeEventsPutsTheUsersTopicFirstThenTheAddedOnes(t *testing.T) {
 func TestMeEventsResumesWithLastEventID(t *testing.T) {
 	h := newHarness(t, nil)
 	uid, mine := h.user(t)
-	tok := h.token(t, uid)
+	news := h.topic(t, "news:")
+	tok := h.token(t, uid, "news:*")
+	h.publish(t, news, "n", `"a"`)
 	first := h.publish(t, mine, "n", "1")
 	second := h.publish(t, mine, "n", "2")
 
@@ -113,26 +116,51 @@ func TestMeEventsResumesWithLastEventID(t *testing.T) {
 	}
 	s.Close()
 
-	// With an added topic, the multi-topic id resumes each where it was.
-	news := h.topic(t, "news:")
-	tok = h.token(t, uid, "news:*")
-	n1 := h.publish(t, news, "n", `"a"`)
-	r, pos := h.open(t, "/v1/me/events?topic="+news+"&lastEventId="+third, bearer(tok))
-	if pos != mine+"="+third+","+news+"="+third {
+	// With an added topic, a bare id applies to every topic: it means every event appended
+	// after that instant (ids are append times, per topic).
+	n1 := h.publish(t, news, "n", `"b"`)
+	want := map[string]bool{"2": true, "3": true}
+	if after(t, first, n1) {
+		want[`"b"`] = true
+	}
+	r, pos := h.open(t, "/v1/me/events?topic="+news+"&lastEventId="+first, bearer(tok))
+	if pos != mine+"="+first+","+news+"="+first {
 		t.Fatalf("position %q", pos)
 	}
-	// n1 came after third: it is replayed; a stream that resumed from its own id would not.
-	if ev := r.nextEvent(t); ev.Data != `"a"` || ev.ID != mine+"="+third+","+news+"="+n1 {
-		t.Fatalf("replayed %+v", ev)
+	got := map[string]bool{}
+	for range want {
+		ev := r.nextEvent(t)
+		got[ev.Data] = true
+	}
+	if len(got) != len(want) || !got["2"] || !got["3"] || got[`"b"`] != want[`"b"`] {
+		t.Fatalf("replayed %v, want %v", got, want)
+	}
+	fourth := h.publish(t, mine, "n", "4")
+	if ev := r.nextEvent(t); ev.Data != "4" || ev.ID != mine+"="+fourth+","+news+"="+n1 {
+		t.Fatalf("live %+v, want %s", ev, fourth)
 	}
 	r.Close()
-	q, _ := h.open(t, "/v1/me/events?topic="+news, http.Header{"Authorization": {"Bearer " + tok}, "Last-Event-Id": {mine + "=" + first + "," + news + "=" + n1}})
-	if ev := q.nextEvent(t); ev.Data != "2" {
-		t.Fatalf("resumed %+v, want the user's second event", ev)
+
+	// A multi-topic id resumes each topic where it was.
+	q, _ := h.open(t, "/v1/me/events?topic="+news, http.Header{"Authorization": {"Bearer " + tok}, "Last-Event-Id": {mine + "=" + third + "," + news + "=" + n1}})
+	if ev := q.nextEvent(t); ev.Data != "4" || ev.ID != mine+"="+fourth+","+news+"="+n1 {
+		t.Fatalf("resumed %+v, want %s", ev, fourth)
 	}
-	if ev := q.nextEvent(t); ev.Data != "3" {
-		t.Fatalf("resumed %+v, want the user's third event", ev)
+	n2 := h.publish(t, news, "n", `"c"`)
+	if ev := q.nextEvent(t); ev.Data != `"c"` || ev.ID != mine+"="+fourth+","+news+"="+n2 {
+		t.Fatalf("live %+v, want %s", ev, n2)
 	}
+}
+
+// after reports whether event id b comes after a.
+func after(t *testing.T, a, b string) bool {
+	t.Helper()
+	x, okA := eventid.Parse(a)
+	y, okB := eventid.Parse(b)
+	if !okA || !okB {
+		t.Fatalf("ids %q %q", a, b)
+	}
+	return x.Less(y)
 }
 
 func TestMeEventsIsLimitedPerUser(t *testing.T) {

@@ -174,7 +174,7 @@ func TestEventsOverSeveralTopics(t *testing.T) {
 	}
 	s.Close()
 
-	// A bare id applies to every topic; the multi-topic id resumes each where it was.
+	// The multi-topic id resumes each topic where it was.
 	a2 := h.publish(t, a, "n", "3")
 	r, _ := h.open(t, "/v1/events?topic="+a+"&topic="+b, http.Header{"Authorization": {"Bearer " + tok}, "Last-Event-Id": {ev.ID}})
 	if got := r.nextEvent(t); got.Data != "3" || got.ID != a+"="+a2+","+b+"="+b1 {
