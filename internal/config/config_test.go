@@ -29,6 +29,11 @@ func TestValidateAcceptsWhatWorks(t *testing.T) {
 		"demo users":                 func(c *Config) { c.Demo = DemoConf{Enabled: true, Users: []string{"a.b-c_9"}, TokenTTL: time.Minute} },
 		"demo off with a real Redis": func(c *Config) { c.Redis.Addr = "127.0.0.1:6379"; c.Demo.TokenTTL = 0 },
 		"Middlewares.MaxBytes on":    func(c *Config) { c.Middlewares.MaxBytes = true },
+		"drain 4s, default wait":     func(c *Config) { c.Stream.DrainWindow = 4 * time.Second },
+		"drain 8s, wait 10s": func(c *Config) {
+			c.Stream.DrainWindow = 8 * time.Second
+			c.Shutdown.WaitTime = 10 * time.Second
+		},
 	}
 	for name, edit := range cases {
 		c := valid()
@@ -70,6 +75,13 @@ func TestValidateRefuses(t *testing.T) {
 		}, "Demo.Users"},
 		{"demo token TTL 0", func(c *Config) { c.Demo = DemoConf{Enabled: true} }, "Demo.TokenTTL"},
 		{"demo token TTL negative", func(c *Config) { c.Demo = DemoConf{Enabled: true, TokenTTL: -time.Second} }, "Demo.TokenTTL"},
+		// go-zero kills the process at Shutdown.WaitTime (5.5s when unset).
+		{"drain window past the default wait", func(c *Config) { c.Stream.DrainWindow = 5 * time.Second }, "Stream.DrainWindow"},
+		{"drain window and a second past it", func(c *Config) { c.Stream.DrainWindow = 4500 * time.Millisecond }, "Stream.DrainWindow"},
+		{"drain window past the wait", func(c *Config) {
+			c.Stream.DrainWindow = 9 * time.Second
+			c.Shutdown.WaitTime = 10 * time.Second
+		}, "Shutdown.WaitTime"},
 		{"HistorySize 0", func(c *Config) { c.Stream.HistorySize = 0 }, "Stream.HistorySize"},
 		{"HistorySize negative", func(c *Config) { c.Stream.HistorySize = -1 }, "Stream.HistorySize"},
 		{"MaxPayload 0", func(c *Config) { c.Stream.MaxPayload = 0 }, "Stream.MaxPayload"},
@@ -144,7 +156,8 @@ func TestDefaultsFillWhatTheFileLeavesOut(t *testing.T) {
 	}
 	if c.Auth.TicketTTL != time.Minute || c.Auth.ResumeTTL != 10*time.Minute || c.Stream.QueueSize != 256 ||
 		c.Stream.HistorySize != 1000 || c.Stream.MaxPayload != 65536 || c.Limits.MaxTopicsPerStream != 16 ||
-		c.QRLogin.BasePath != "/v1/qr/sessions" || c.Demo.Enabled || !c.Redis.Embedded() {
+		c.QRLogin.BasePath != "/v1/qr/sessions" || c.Demo.Enabled || !c.Redis.Embedded() ||
+		c.Stream.DrainWindow != 3*time.Second || c.Stream.RefusalRetry != 5*time.Second {
 		t.Errorf("defaults: %+v %+v %+v %+v", c.Auth, c.Stream, c.Limits, c.QRLogin)
 	}
 	if c.QRLogin.ContentFor("abc") != "sseapi://qr-login?id=abc" {
