@@ -2,8 +2,10 @@ package topic_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +76,50 @@ func TestEventsLimitsAnswer429(t *testing.T) {
 	h.refused(t, "/v1/events?ticket=whatever", nil, http.StatusTooManyRequests, "rate_limited")
 	// A token is not limited so.
 	h.open(t, "/v1/events?topic=public:x", bearer(h.token(t, "bob")))
+}
+
+// An EventSource treats any status but 200 as final: a passing refusal (over a limit)
+// answers it with a stream that says why and when to come back; a final one stays an error.
+func TestEventsPassingRefusalsLetAnEventSourceRetry(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.Limits.MaxStreamsPerUser = 1 })
+	topic := h.topic(t, "news:")
+	tok := h.token(t, "alice", "news:*")
+	h.open(t, "/v1/events?topic="+topic, bearer(tok))
+
+	eventSource := http.Header{"Authorization": {"Bearer " + tok}, "Accept": {"text/event-stream"}}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	resp := h.get(t, ctx, "/v1/events?topic="+topic, eventSource)
+	s := &sseStream{Resp: resp, frames: make(chan frame, 16), ended: make(chan struct{}), cancel: cancel}
+	t.Cleanup(s.Close)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" ||
+		resp.Header.Get("X-Refusal-Status") != "429" {
+		t.Fatalf("%d %s, X-Refusal-Status %q", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("X-Refusal-Status"))
+	}
+	go s.read()
+	var ev frame
+	retry := "" // the last retry: before the event is the one the client keeps
+	for ev = s.next(t); ev.Data == ""; ev = s.next(t) {
+		if ev.Retry != "" {
+			retry = ev.Retry
+		}
+	}
+	var why struct {
+		Code, Message string
+		Status        int
+	}
+	if ev.Event != "error" || json.Unmarshal([]byte(ev.Data), &why) != nil || why.Code != "rate_limited" ||
+		why.Status != http.StatusTooManyRequests || why.Message == "" || ev.HasID {
+		t.Fatalf("event %+v", ev)
+	}
+	// Come back after Stream.RefusalRetry (5s), jittered up to twice it.
+	if ms, err := strconv.Atoi(retry); err != nil || ms < 5000 || ms >= 10000 {
+		t.Fatalf("retry %q before the error event, want [5000, 10000)", retry)
+	}
+	s.waitEnded(t)
+
+	h.refused(t, "/v1/events?topic=orders:1", eventSource, http.StatusForbidden, "forbidden")
+	h.refused(t, "/v1/events?topic="+topic, http.Header{"Accept": {"text/event-stream"}}, http.StatusUnauthorized, "unauthorized")
 }
 
 func TestEventsStreamOpensAtItsPositionAndCarriesEvents(t *testing.T) {
