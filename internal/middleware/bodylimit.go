@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/zeromicro/go-zero/rest"
 
@@ -28,16 +29,26 @@ func BodyLimit(max int64) func(http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// MaxBytes bounds every request body by the server's MaxBytes setting, as go-zero's own
-// middleware would, but in front of everything (go-zero's chain included) and with the
-// service's JSON answer. Turned off by Middlewares.MaxBytes: false or MaxBytes <= 0, as
-// go-zero's is.
-func MaxBytes(c rest.RestConf) func(http.Handler) http.Handler {
+// Edge is what every request gets before go-zero's chain, with the service's JSON answers:
+// its body bounded in size by the server's MaxBytes setting, as go-zero's own middleware
+// would (turned off by Middlewares.MaxBytes: false or MaxBytes <= 0, as go-zero's is), and in
+// time by Timeout: a body that trickles in is cut off instead of holding its connection (the
+// stream groups' timeout of 0 clears the server's ReadTimeout). Requests without a body
+// (streams are GETs) keep no read deadline, so a stream's connection is never cut by one.
+func Edge(c rest.RestConf) func(http.Handler) http.Handler {
+	timeout := time.Duration(c.Timeout) * time.Millisecond
 	return func(next http.Handler) http.Handler {
-		if !c.Middlewares.MaxBytes || c.MaxBytes <= 0 {
+		if c.Middlewares.MaxBytes && c.MaxBytes > 0 {
+			next = BodyLimit(c.MaxBytes)(next.ServeHTTP)
+		}
+		if timeout <= 0 {
 			return next
 		}
-		limit := BodyLimit(c.MaxBytes)
-		return limit(next.ServeHTTP)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+			}
+			next.ServeHTTP(w, r)
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -29,6 +30,7 @@ var (
 	ErrClientGone        = errors.New("client went away")
 	ErrCredentialExpired = errors.New("credential expired")
 	errEnded             = errors.New("stream ended")
+	errPanic             = errors.New("panic")
 )
 
 // endGrace is how long a stream that must end (shutdown, its deadline) still waits for a
@@ -167,7 +169,7 @@ func (s *Stream) run(logic func(*Stream) error) {
 	var err error
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("panic: %v", p)
+			err = fmt.Errorf("%w: %v", errPanic, p)
 			logc.Errorf(s.ctx, "stream %s: panic: %v\n%s", s.route, p, debug.Stack())
 			metrics.StreamPanics.Inc()
 			if !s.opened {
@@ -221,13 +223,38 @@ func (s *Stream) finish(err error) {
 		_ = w.Flush()
 	}
 	w.Close()
+	kind := endKind(reason)
+	metrics.StreamsEnded.WithLabelValues(kind).Inc()
 	logc.Infow(s.ctx, "stream ended",
 		logc.Field("route", s.route),
+		logc.Field("end", kind),
 		logc.Field("reason", reason.Error()),
 		logc.Field("duration", time.Since(s.start).String()))
 	if s.finishAccessLog != nil {
 		s.finishAccessLog(s.ctx, http.StatusOK)
 	}
+}
+
+// endKind sorts why a stream ended, for metrics.
+func endKind(reason error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(reason, ErrClientGone):
+		return "client_gone"
+	case errors.Is(reason, ErrShuttingDown):
+		return "shutdown"
+	case errors.Is(reason, ErrCredentialExpired):
+		return "credential_expired"
+	case errors.Is(reason, broker.ErrSlowConsumer):
+		return "slow_consumer"
+	case errors.As(reason, &ne) && ne.Timeout():
+		return "write_timeout"
+	case errors.Is(reason, errEnded):
+		return "done"
+	case errors.Is(reason, errPanic):
+		return "panic"
+	}
+	return "error"
 }
 
 // passing reports whether a refusal may not hold a moment later: a limit, the instance
