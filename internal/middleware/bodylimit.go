@@ -9,6 +9,7 @@ import (
 	"github.com/zeromicro/go-zero/rest/httpx"
 
 	"github.com/sseapi/sse-api/internal/apierr"
+	"github.com/sseapi/sse-api/internal/logredact"
 )
 
 // BodyLimit refuses bodies over max bytes, with an answer in the service's JSON error shape
@@ -30,22 +31,22 @@ func BodyLimit(max int64) func(http.HandlerFunc) http.HandlerFunc {
 }
 
 // Edge is what every request gets before go-zero's chain, with the service's JSON answers:
-// its body bounded in size by the server's MaxBytes setting, as go-zero's own middleware
-// would (turned off by Middlewares.MaxBytes: false or MaxBytes <= 0, as go-zero's is), and in
-// time by Timeout: a body that trickles in is cut off instead of holding its connection (the
-// stream groups' timeout of 0 clears the server's ReadTimeout). Requests without a body
-// (streams are GETs) keep no read deadline, so a stream's connection is never cut by one.
+//   - its body bounded in size by the server's MaxBytes setting, as go-zero's own middleware
+//     would (turned off by Middlewares.MaxBytes: false or MaxBytes <= 0, as go-zero's is);
+//   - and in time by Timeout: a body that trickles in is cut off instead of holding its
+//     connection (the stream groups' timeout of 0 clears the server's ReadTimeout). Requests
+//     without a body (streams are GETs) get no read deadline, which would end a stream;
+//   - its RequestURI with credentials redacted (?ticket=): go-zero's tracing records it in
+//     every span, and its logs of refused requests print it. Routing reads r.URL.
 func Edge(c rest.RestConf) func(http.Handler) http.Handler {
 	timeout := time.Duration(c.Timeout) * time.Millisecond
 	return func(next http.Handler) http.Handler {
 		if c.Middlewares.MaxBytes && c.MaxBytes > 0 {
 			next = BodyLimit(c.MaxBytes)(next.ServeHTTP)
 		}
-		if timeout <= 0 {
-			return next
-		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			r.RequestURI = logredact.URI(r.RequestURI)
+			if timeout > 0 && (r.ContentLength != 0 || len(r.TransferEncoding) > 0) {
 				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
 			}
 			next.ServeHTTP(w, r)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/zeromicro/go-zero/core/logc"
@@ -217,13 +218,18 @@ func (s *Stream) finish(err error) {
 		}
 		return
 	}
-	if errors.Is(reason, ErrShuttingDown) {
+	kind := endKind(reason)
+	switch kind {
+	case "shutdown":
 		// Reconnect elsewhere, not all in the same moment.
 		_ = w.Retry(s.rt.conf.Retry + rand.N(max(s.rt.conf.Retry, time.Second)))
 		_ = w.Flush()
+	case "error":
+		// A failure of ours (a history read): the client resumes from its last id.
+		_ = w.Retry(s.rt.conf.Retry)
+		_ = w.Flush()
 	}
 	w.Close()
-	kind := endKind(reason)
 	metrics.StreamsEnded.WithLabelValues(kind).Inc()
 	logc.Infow(s.ctx, "stream ended",
 		logc.Field("route", s.route),
@@ -239,7 +245,8 @@ func (s *Stream) finish(err error) {
 func endKind(reason error) string {
 	var ne net.Error
 	switch {
-	case errors.Is(reason, ErrClientGone):
+	case errors.Is(reason, ErrClientGone), errors.Is(reason, syscall.EPIPE),
+		errors.Is(reason, syscall.ECONNRESET), errors.Is(reason, net.ErrClosed):
 		return "client_gone"
 	case errors.Is(reason, ErrShuttingDown):
 		return "shutdown"
