@@ -51,7 +51,6 @@ export class Subscription {
   #timer = undefined; // a reopen waiting
   #stable = undefined; // declares an open stream healthy
   #failures = 0; // failed opens in a row, for the backoff
-  #refused = false; // #es was refused: its end that follows is no news
   #gen = 0; // changes whenever #es is replaced, so that late answers of an old one are ignored
   #closed = false;
 
@@ -121,7 +120,6 @@ export class Subscription {
     const es = new EventSource(this.#url, { withCredentials: this.#withCredentials });
     this.#es = es;
     this.#opened = false;
-    this.#refused = false;
     es.addEventListener('open', this.#onOpen);
     es.addEventListener('error', this.#onError);
     es.addEventListener('reset', this.#onReset);
@@ -132,7 +130,6 @@ export class Subscription {
     if (ev.target !== this.#es) return;
     const again = this.#opened;
     this.#opened = true;
-    this.#refused = false;
     clearTimeout(this.#stable);
     this.#stable = setTimeout(() => { this.#failures = 0; }, STABLE_MS);
     this.#setState('open', again ? 'reconnected' : 'opened');
@@ -168,7 +165,6 @@ export class Subscription {
       }
       // EventSource comes back by itself after the server's jittered retry: the service
       // paces its refusals, and EventSource cannot tell the library that delay.
-      this.#refused = true;
       clearTimeout(this.#stable);
       call(this.#o.onError, notice);
       this.#setState('retrying', 'refused', { error: notice });
@@ -177,8 +173,9 @@ export class Subscription {
     clearTimeout(this.#stable);
     if (es.readyState !== EventSource.CLOSED) {
       // A dropped connection or an ended stream: the browser reconnects with the same URL
-      // and Last-Event-ID (and the resume cookie), which is all it takes.
-      if (!this.#refused) this.#setState('retrying', 'network');
+      // and Last-Event-ID (and the resume cookie), which is all it takes. Said once per
+      // outage, not at every failed attempt.
+      if (this.#state !== 'retrying') this.#setState('retrying', 'network');
       return;
     }
     // The answer was not a 200 event stream, and EventSource gives up for good.
@@ -196,7 +193,8 @@ export class Subscription {
       // The ticket is spent and its resume cookie gone or expired: a new one, at once the
       // first time, after a backoff if new tickets keep being refused.
       this.#ticket = '';
-      const delay = this.#failures++ ? backoff(this.#failures - 1, this.#o) : 0;
+      const delay = this.#failures === 0 ? 0 : backoff(this.#failures, this.#o);
+      this.#failures++;
       this.#setState('retrying', 'expired', { delay, error: failure });
       this.#later(delay, 'ticket');
       return;

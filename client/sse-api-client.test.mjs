@@ -181,12 +181,13 @@ test("a refusal is reported; the browser's own retry follows, the URL unchanged"
   assert.equal(probes.length, 0);
 });
 
-test('a dropped connection is left to the browser', async () => {
+test('a dropped connection is left to the browser, and said once', async () => {
   const { log } = start(['a']);
   await until(() => latest(), 'an EventSource');
   latest().open();
   latest().fail({ retry: true });
-  assert.equal(log.states.at(-1).reason, 'network');
+  latest().fail({ retry: true }); // a reconnect that failed too
+  assert.deepEqual(log.states.map((s) => `${s.state}/${s.reason}`), ['connecting/start', 'open/opened', 'retrying/network']);
   assert.equal(FakeEventSource.made.length, 1);
   assert.equal(probes.length, 0);
 });
@@ -208,6 +209,21 @@ test('a spent ticket without its cookie (401) gets a new ticket and resumes from
   assert.ok(log.states.some((s) => s.state === 'retrying' && s.reason === 'expired' && s.delay === 0));
   assert.equal(log.errors.length, 0);
   assert.equal(counts.tickets, 2);
+});
+
+test('new tickets that keep being refused (401) are asked for after a growing backoff', async () => {
+  const counts = { tickets: 0 };
+  const { log } = start(['a'], { getTicket: ticketCounter(counts), minDelay: 20, maxDelay: 1000 });
+  for (let i = 1; i <= 3; i++) {
+    await until(() => FakeEventSource.made.length === i, `EventSource ${i}`);
+    latest().fail({ retry: false });
+    await until(() => log.states.filter((s) => s.reason === 'expired').length === i, `renewal ${i}`);
+  }
+  const delays = log.states.filter((s) => s.reason === 'expired').map((s) => s.delay);
+  assert.equal(delays[0], 0);
+  assert.ok(delays[1] >= 10 && delays[1] <= 20, `second renewal after ${delays[1]} ms`);
+  assert.ok(delays[2] >= 20 && delays[2] <= 40, `third renewal after ${delays[2]} ms`);
+  await until(() => counts.tickets === 4, 'the fourth ticket');
 });
 
 test('forbidden (403) stops for good', async () => {
