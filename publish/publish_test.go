@@ -57,11 +57,11 @@ func TestPublishRefusesBadInput(t *testing.T) {
 
 func TestTheServicesOwnEventNamesAreReserved(t *testing.T) {
 	for _, name := range []string{"reset", "error"} {
-		if ValidEvent(name) {
+		if publish.ValidEvent(name) {
 			t.Errorf("%q accepted: clients could not tell it from the service's own", name)
 		}
 	}
-	if !ValidEvent("resets") || !ValidEvent("order.error") {
+	if !publish.ValidEvent("resets") || !publish.ValidEvent("order.error") {
 		t.Error("names that only contain a reserved one are refused")
 	}
 }
