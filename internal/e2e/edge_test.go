@@ -112,7 +112,9 @@ func TestStreamOpensAreNeverShed(t *testing.T) {
 // its connection, even though the stream groups' timeout of 0 clears the server's
 // ReadTimeout; the instance keeps serving.
 func TestTricklingBodiesAreCutOff(t *testing.T) {
-	a := start(t, settings{Timeout: 1000})
+	// go-zero's breaker, tripped by the timeouts, reads its window unlocked when it logs
+	// (a race in go-zero 1.10.3 the race detector reports); it is not what this test is about.
+	a := start(t, settings{Timeout: 1000, Extra: "Middlewares:\n  Log: false\n  Breaker: false"})
 	tok := token(t, "slow", []string{"slow:*"}, nil)
 	const n = 300
 	host := strings.TrimPrefix(a.Base, "http://")
