@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
-	"strings"
 	"sync"
 	"time"
 
@@ -164,11 +163,13 @@ func (h *Hub) dispatch() {
 			}
 			switch m := raw.(type) {
 			case *redis.Subscription:
-				if m.Kind == "subscribe" {
-					h.onSubscribed(strings.TrimPrefix(m.Channel, publish.ChannelPrefix))
+				if name, ok := publish.ChannelTopic(m.Channel); ok && m.Kind == "subscribe" {
+					h.onSubscribed(name)
 				}
 			case *redis.Message:
-				h.onAnnouncement(strings.TrimPrefix(m.Channel, publish.ChannelPrefix), m.Payload)
+				if name, ok := publish.ChannelTopic(m.Channel); ok {
+					h.onAnnouncement(name, m.Payload)
+				}
 			}
 		}
 	}
