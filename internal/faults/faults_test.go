@@ -75,9 +75,6 @@ func check(t *testing.T, c tally, redisMayLose bool) {
 	if !redisMayLose && (c.lost != 0 || c.redisLost != 0) {
 		t.Errorf("%d events lost on the streams, %d acknowledged events lost by Redis", c.lost, c.redisLost)
 	}
-	if c.recover == 0 {
-		t.Error("no event published after the fault reached every stream")
-	}
 }
 
 // A Cluster master is failed over (CLUSTER FAILOVER, coordinated) while events are published
@@ -90,7 +87,7 @@ func TestFaultClusterFailover(t *testing.T) {
 	cl.Failover(t, masters[0])
 	took := time.Since(fault)
 	r.pubs.waitAcked(t, 150)
-	c := finish(t, r.pubs, r.readers, cl.Client(t), fault, topics[:1])
+	c := finish(t, r.pubs, r.readers, cl.Client(t), topics[:1])
 	c.notes = fmt.Sprintf(" failover_took=%s", took.Round(time.Millisecond))
 	t.Log(c.line("cluster-failover"))
 	check(t, c, false)
@@ -107,7 +104,7 @@ func TestFaultClusterMasterKilled(t *testing.T) {
 	cl.KillMaster(t, masters[0])
 	took := time.Since(fault)
 	r.pubs.waitAcked(t, 150)
-	c := finish(t, r.pubs, r.readers, cl.Client(t), fault, topics[:1])
+	c := finish(t, r.pubs, r.readers, cl.Client(t), topics[:1])
 	c.notes = fmt.Sprintf(" failover_took=%s", took.Round(time.Millisecond))
 	t.Log(c.line("cluster-master-kill"))
 	check(t, c, true)
@@ -144,7 +141,7 @@ func TestFaultSentinelFailover(t *testing.T) {
 		t.Errorf("QR creations after the failover answered %v, want four 201 then 429", statuses)
 	}
 
-	c := finish(t, r.pubs, r.readers, s.Client(t), fault, topics)
+	c := finish(t, r.pubs, r.readers, s.Client(t), topics)
 	c.notes = fmt.Sprintf(" failover_took=%s", took.Round(time.Millisecond))
 	t.Log(c.line("sentinel-failover"))
 	check(t, c, false)
@@ -167,7 +164,7 @@ func TestFaultRedisRestart(t *testing.T) {
 	back := time.Now()
 	upAfter := waitReady(t, r.insts, true, 20*time.Second)
 	r.pubs.waitAcked(t, 150)
-	c := finish(t, r.pubs, r.readers, srv.Client(t), fault, topics)
+	c := finish(t, r.pubs, r.readers, srv.Client(t), topics)
 	c.notes = fmt.Sprintf(" outage=%s not_ready_after=%s ready_after_restart=%s",
 		back.Sub(fault).Round(time.Millisecond), downAfter.Round(time.Millisecond), upAfter.Round(time.Millisecond))
 	t.Log(c.line("redis-restart-aof"))
@@ -180,13 +177,12 @@ func TestFaultPubSubKilled(t *testing.T) {
 	srv := redistest.StartServer(t, redistest.Options{})
 	topics := topicNames(3)
 	r := startRun(t, testinstance.Config{RedisAddr: srv.Addr()}, topics)
-	fault := time.Now()
 	killed, err := srv.Do("client", "kill", "type", "pubsub")
 	if err != nil || killed.(int64) != 2 {
 		t.Fatalf("CLIENT KILL TYPE pubsub: %v %v, want the two instances' links", killed, err)
 	}
 	r.pubs.waitAcked(t, 150)
-	c := finish(t, r.pubs, r.readers, srv.Client(t), fault, topics)
+	c := finish(t, r.pubs, r.readers, srv.Client(t), topics)
 	t.Log(c.line("pubsub-link-killed"))
 	check(t, c, false)
 }
