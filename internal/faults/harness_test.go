@@ -34,7 +34,8 @@ type instance struct {
 }
 
 // startInstances starts n instances with c (the secret, short retries and the name are
-// filled in) and waits until they serve.
+// filled in), one after the other: an instance picks free ports, which another one still
+// starting might pick too.
 func startInstances(t *testing.T, n int, c testinstance.Config) []*instance {
 	t.Helper()
 	c.Name, c.Secret, c.Retry = "sse-api-faults", secret, "100ms"
@@ -52,15 +53,13 @@ func startInstances(t *testing.T, n int, c testinstance.Config) []*instance {
 				t.Logf("logs of %s:\n%s", inst.APIAddr, inst.Logs)
 			}
 		})
-		out = append(out, &instance{Instance: inst, Base: "http://" + inst.APIAddr, Dev: "http://" + inst.DevAddr})
-	}
-	for _, inst := range out {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		err := inst.WaitReady(ctx)
+		err = inst.WaitReady(ctx)
 		cancel()
 		if err != nil {
 			t.Fatal(err)
 		}
+		out = append(out, &instance{Instance: inst, Base: "http://" + inst.APIAddr, Dev: "http://" + inst.DevAddr})
 	}
 	return out
 }
