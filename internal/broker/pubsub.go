@@ -396,7 +396,7 @@ func (l *link) loop() {
 		}
 		if l.downSince.Load() == 0 {
 			l.downSince.Store(time.Now().UnixNano())
-			logx.Errorf("broker: %s lost: %v; reconnecting", l.name(), err)
+			logx.Errorf("broker: %s down: %v; reconnecting", l.name(), err)
 		}
 		l.ls.report(trouble{link: l})
 		select {
