@@ -125,13 +125,18 @@ func (s *ServiceContext) Close() {
 // CPU pressure (stream routes never are).
 func (s *ServiceContext) Plain(h http.HandlerFunc) http.HandlerFunc { return s.Shedding.Wrap(h) }
 
-// Ready is the readiness probe of the dev server: not shutting down, Redis answers.
+// Ready is the readiness probe of the dev server: not shutting down, Redis answers, and the
+// pub/sub link that carries live events is up (a link that keeps failing while the pool
+// answers pings would otherwise read healthy).
 func (s *ServiceContext) Ready(ctx context.Context) error {
 	if s.Draining.Load() {
 		return errors.New("shutting down")
 	}
 	if err := s.Redis.Client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: %w", err)
+	}
+	if !s.Hub.LinkUp() {
+		return errors.New("pub/sub link down")
 	}
 	return nil
 }
