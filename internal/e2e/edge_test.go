@@ -43,6 +43,7 @@ func TestReadinessGoesDownAtSigtermBeforeStreamsEnd(t *testing.T) {
 		s.waitPosition(t)
 		streams = append(streams, s)
 	}
+	sigterm := time.Now()
 	a.signal(syscall.SIGTERM)
 	for deadline := time.Now().Add(5 * time.Second); status(a.Dev+"/readyz") != 503; {
 		if time.Now().After(deadline) {
@@ -50,6 +51,7 @@ func TestReadinessGoesDownAtSigtermBeforeStreamsEnd(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond) // another process's state: nothing to wait on
 	}
+	notReadyAfter := time.Since(sigterm)
 	open := 0
 	for _, s := range streams {
 		select {
@@ -64,6 +66,8 @@ func TestReadinessGoesDownAtSigtermBeforeStreamsEnd(t *testing.T) {
 	for _, s := range streams {
 		s.waitEnded(t)
 	}
+	t.Logf("FAULT shutdown-spread  streams=5 not_ready_after=%v open_then=%d all_ended_after=%v drain_window=3s",
+		notReadyAfter.Round(time.Millisecond), open, time.Since(sigterm).Round(time.Millisecond))
 }
 
 // Stream opens are never shed: go-zero's shedder would answer them a bare 503, which an
@@ -97,7 +101,7 @@ func TestStreamOpensAreNeverShed(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	t.Logf("answers: %v", codes)
+	t.Logf("FAULT shedder  stream_opens=%v publishes=%v (CpuThreshold 0.1%%)", codes["stream"], codes["publish"])
 	if len(codes["stream"]) != 1 || codes["stream"][200] != 40 {
 		t.Fatalf("stream opens answered %v, want 40 × 200", codes["stream"])
 	}
@@ -147,7 +151,7 @@ func TestTricklingBodiesAreCutOff(t *testing.T) {
 	if slowest > 10*time.Second {
 		t.Fatalf("a trickling body held its connection for %v (request timeout 1s)", slowest)
 	}
-	t.Logf("300 trickling bodies cut off; the last after %v", slowest)
+	t.Logf("FAULT slow-bodies  trickling=300 cut_off=300 last_after=%v timeout=1s", slowest.Round(time.Millisecond))
 	// Still serving.
 	if code, out := call(t, http.MethodPost, a.Base+"/v1/topics/slow:x/events", tok, map[string]any{"data": 1}); code != 201 {
 		t.Fatalf("publish after the trickle: %d %v", code, out)
@@ -193,7 +197,7 @@ func TestStuckReadersAreDisconnectedAndDoNotHoldShutdown(t *testing.T) {
 	if got := metric(t, a, `sse_streams_ended_total{reason="write_timeout"}`); got != 20 {
 		t.Fatalf("write timeouts counted: %v, want 20", got)
 	}
-	t.Logf("20 stuck readers disconnected after %d events of 60 kB", published)
+	t.Logf("FAULT slow-readers  stuck=20 disconnected=20 write_timeout=1s events_of_60kB=%d healthy_stream_lost=0", published)
 
 	// New stuck readers, then SIGTERM: the process still exits within the drain window.
 	for i := 0; i < 10; i++ {
@@ -215,7 +219,7 @@ func TestStuckReadersAreDisconnectedAndDoNotHoldShutdown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the process did not exit with stuck readers connected")
 	}
-	t.Logf("exited %v after SIGTERM with stuck readers", time.Since(sent))
+	t.Logf("FAULT slow-readers-sigterm  stuck=10 drain_window=1s exited_after=%v", time.Since(sent).Round(time.Millisecond))
 }
 
 // metric reads one series of an instance's metrics (name and labels as exposed).

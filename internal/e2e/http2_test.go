@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sseapi/sse-api/internal/redistest"
 )
@@ -98,10 +99,13 @@ func TestStreamsOverHTTP2(t *testing.T) {
 		t.Fatal("the stream ended before a heartbeat")
 	}
 	// Shutdown ends them all.
+	sent := time.Now()
 	a.signal(syscall.SIGTERM)
 	for _, s := range append(streams[1:], r) {
 		s.waitEnded(t)
 	}
+	t.Logf("FAULT http2  streams=10 connections=%d proto=%s resumed=1 heartbeat=1 all_ended_after_sigterm=%v",
+		len(conns), streams[1].Resp.Proto, time.Since(sent).Round(time.Millisecond))
 }
 
 type roundTripper func(*http.Request) (*http.Response, error)
