@@ -16,9 +16,16 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sseapi/sse-api/internal/broker"
 	"github.com/sseapi/sse-api/internal/ssewire"
 )
+
+// tracer makes the streams' spans, through the provider go-zero's Telemetry sets up.
+var tracer = otel.Tracer("github.com/sseapi/sse-api/internal/stream")
 
 // Config is what every stream of an instance shares.
 type Config struct {
@@ -93,9 +100,12 @@ func (rt *Runtime) Shutdown() <-chan struct{} { return rt.reg.shutdown(rt.conf.D
 func (rt *Runtime) Len() int { return rt.reg.len() }
 
 func (rt *Runtime) newStream(w http.ResponseWriter, r *http.Request, route string) *Stream {
-	// The stream's context keeps the request's values (trace ids for logs) but not its end:
-	// a detached stream outlives its request.
-	ctx, end := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	// The stream's context keeps the request's values but not its end: a detached stream
+	// outlives its request. Its span lasts as long as the stream, while go-zero's request
+	// span ends when the handler returns (at detach).
+	ctx, span := tracer.Start(context.WithoutCancel(r.Context()), "sse.stream "+route,
+		trace.WithAttributes(attribute.String("sse.route", route)))
+	ctx, end := context.WithCancelCause(ctx)
 	s := &Stream{
 		rt:        rt,
 		route:     route,
@@ -103,6 +113,7 @@ func (rt *Runtime) newStream(w http.ResponseWriter, r *http.Request, route strin
 		rw:        w,
 		ctx:       ctx,
 		end:       end,
+		span:      span,
 		start:     time.Now(),
 		handedOff: make(chan struct{}),
 	}

@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/zeromicro/go-zero/core/logc"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"github.com/zeromicro/go-zero/rest/httpx"
 
 	"github.com/sseapi/sse-api/internal/apierr"
@@ -46,6 +49,7 @@ type Stream struct {
 	rw    http.ResponseWriter
 	ctx   context.Context
 	end   context.CancelCauseFunc
+	span  trace.Span
 	start time.Time
 
 	w                    atomic.Pointer[ssewire.Writer]
@@ -204,7 +208,9 @@ func (s *Stream) finish(err error) {
 	}
 	s.end(reason)
 	w := s.writer()
+	defer s.span.End()
 	if !s.opened {
+		s.span.SetAttributes(attribute.Bool("sse.opened", false))
 		defer w.Close()
 		var refusal *apierr.Error
 		switch {
@@ -219,6 +225,10 @@ func (s *Stream) finish(err error) {
 		return
 	}
 	kind := endKind(reason)
+	s.span.SetAttributes(attribute.Bool("sse.opened", true), attribute.String("sse.end", kind))
+	if kind == "error" || kind == "panic" {
+		s.span.SetStatus(codes.Error, reason.Error())
+	}
 	switch kind {
 	case "shutdown":
 		// Reconnect elsewhere, not all in the same moment.

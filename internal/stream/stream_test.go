@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/zeromicro/go-zero/core/logx"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"github.com/zeromicro/go-zero/rest/httpx"
 
 	"github.com/sseapi/sse-api/internal/apierr"
@@ -309,5 +312,42 @@ func TestAClientThatStopsReadingIsDisconnected(t *testing.T) {
 	}
 	if last == "" {
 		t.Fatal("nothing was published")
+	}
+}
+
+// A stream's span lasts as long as the stream, not as long as its handler: detached, the
+// handler returns at once.
+func TestTheStreamsSpanEndsWhenTheStreamEnds(t *testing.T) {
+	spans := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
+	otel.SetTracerProvider(tp)
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	topic := redistest.Name("rt:")
+	const life = 300 * time.Millisecond
+	f := serve(t, Config{}, forward(Plan{Topics: []string{topic}, Until: time.Now().Add(life)}))
+	if _, err := io.ReadAll(f.get(t, "/", nil).Body); err != nil {
+		t.Fatal(err)
+	}
+	f.waitEnd(t)
+	f.waitDrained(t)
+	var found bool
+	for _, s := range spans.GetSpans() {
+		if s.Name != "sse.stream Test" {
+			continue
+		}
+		found = true
+		if d := s.EndTime.Sub(s.StartTime); d < life/2 {
+			t.Fatalf("the stream's span lasted %v, the stream about %v", d, life)
+		}
+		attrs := map[string]string{}
+		for _, kv := range s.Attributes {
+			attrs[string(kv.Key)] = kv.Value.Emit()
+		}
+		if attrs["sse.end"] != "credential_expired" || attrs["sse.opened"] != "true" {
+			t.Fatalf("span attributes %v", attrs)
+		}
+	}
+	if !found {
+		t.Fatalf("no stream span among %d", len(spans.GetSpans()))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/zeromicro/go-zero/core/logx"
 	"github.com/zeromicro/go-zero/rest"
 	"github.com/zeromicro/go-zero/rest/httpx"
@@ -69,6 +70,12 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 	conn, err := redisconn.Connect(c.Redis)
 	if err != nil {
 		return nil, err
+	}
+	if c.Telemetry.Endpoint != "" {
+		// Redis commands as spans of the requests and streams that send them.
+		if err := redisotel.InstrumentTracing(conn.Client); err != nil {
+			return nil, fmt.Errorf("telemetry for redis: %w", err)
+		}
 	}
 	tokens := auth.NewTokens(c.Auth.AccessSecret).WithMaxTTL(c.Auth.MaxTokenTTL)
 	// The limiters run on the one client, so they follow a Sentinel failover and Redis.DB.
