@@ -115,7 +115,7 @@ export function testConfig({ port, devPort, qrTTL, basePath, resumeCookiePath, e
     AnonymousPerMinute: 10000,
     QRTTL: qrTTL,
     QRBasePath: basePath,
-    QRContent: `http://127.0.0.1:${port}/phone.html?id={id}`,
+    QRContent: `http://127.0.0.1:${port}/phone.html?id={id}&key={key}`,
     QRCreatePerMinute: 1000,
     QRMissesPerMinute: 1000,
     // The browsers send X-Forwarded-For (see newPage), so that the per-address limits count

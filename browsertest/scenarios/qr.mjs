@@ -40,6 +40,9 @@ export default [
       const phone = await newPage(ctx, ctx.browser, { userAgent: PHONE_UA });
       await phone.goto(phoneURL.href);
       assertEqual(await phone.locator('#session').inputValue(), id, 'session id the phone page picked up');
+      const key = phoneURL.searchParams.get('key');
+      assert(/^[A-Za-z0-9_-]{22}$/.test(key || ''), `the phone link carries the scan key: ${phoneURL.search}`);
+      assertEqual(await phone.locator('#scan-key').inputValue(), key, 'scan key the phone page picked up');
 
       await phone.locator('#demo-user').fill('alice');
       await phone.getByRole('button', { name: 'Get a demo token' }).click();

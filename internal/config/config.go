@@ -82,7 +82,8 @@ type QRLoginConf struct {
 	TTL           time.Duration `json:",default=120s"`
 	ConfirmWindow time.Duration `json:",default=60s"`
 	Retention     time.Duration `json:",default=10m"`
-	// Content is what the QR code encodes; {id} stands for the session id. Empty means
+	// Content is what the QR code encodes; {id} stands for the session id and {key} for its
+	// scan key, which the phone must present to scan: both are required. Empty means
 	// DefaultQRContent (go-zero's default tags cannot hold '=').
 	Content string `json:",optional"`
 	// BasePath is where the session routes are as browsers see them (behind a proxy that
@@ -96,15 +97,15 @@ type QRLoginConf struct {
 }
 
 // DefaultQRContent is what a QR code encodes when QRLogin.Content is not set.
-const DefaultQRContent = "sseapi://qr-login?id={id}"
+const DefaultQRContent = "sseapi://qr-login?id={id}&key={key}"
 
-// ContentFor is what the QR code of session id encodes.
-func (q QRLoginConf) ContentFor(id string) string {
+// ContentFor is what the QR code of session id with scan key key encodes.
+func (q QRLoginConf) ContentFor(id, key string) string {
 	tpl := q.Content
 	if tpl == "" {
 		tpl = DefaultQRContent
 	}
-	return strings.ReplaceAll(tpl, "{id}", id)
+	return strings.NewReplacer("{id}", id, "{key}", key).Replace(tpl)
 }
 
 // DemoConf is the demo-only token mint behind the pages' "get a demo token" buttons.
@@ -185,8 +186,8 @@ func (c Config) Validate() error {
 			return errors.New("CorsOrigins: list the origins; * cannot carry credentials")
 		}
 	}
-	if c.QRLogin.Content != "" && !strings.Contains(c.QRLogin.Content, "{id}") {
-		return errors.New("QRLogin.Content must contain {id}")
+	if q := c.QRLogin.Content; q != "" && (!strings.Contains(q, "{id}") || !strings.Contains(q, "{key}")) {
+		return errors.New("QRLogin.Content must contain {id} and {key}: a phone scans only with the key of the QR")
 	}
 	if err := c.Demo.validate(c.Redis); err != nil {
 		return err

@@ -70,8 +70,8 @@ local function qr_settle(s, now)
   end
 end
 
--- qr_same compares two digests without stopping at the first difference. The digests are of
--- secrets, so an early exit would leak little anyway; this keeps the comparison uninteresting.
+-- qr_same compares two digests, or two scan keys, without stopping at the first difference.
+-- An early exit would leak little anyway; this keeps the comparison uninteresting.
 -- It counts differing bytes rather than using the `bit` library, which the embedded
 -- development Redis (miniredis) does not have.
 local function qr_same(a, b)

@@ -47,7 +47,7 @@ func TestExpiredSessionRefusesWhileKeyExists(t *testing.T) {
 			t.Fatalf("state moved before anyone looked: %s", s)
 		}
 		uid := newUID()
-		_, err := st.Scan(ctx, sess.ID, uid, "u***r")
+		_, err := st.Scan(ctx, sess.ID, sess.ScanKey, uid, "u***r")
 		wantErr(t, "Scan", err, ErrGone)
 		if s := rawState(t, rdb, sess.ID); s != Expired {
 			t.Fatalf("state after a late Scan = %s, want expired", s)
@@ -165,7 +165,7 @@ func TestKeysLiveUntilDeadlinePlusRetention(t *testing.T) {
 	between(sessionKey(sess.ID), 85*time.Second, 90*time.Second)
 	between(publish.StreamKey(topic), 85*time.Second, 90*time.Second)
 
-	if _, err := st.Scan(ctx, sess.ID, newUID(), "u***r"); err != nil {
+	if _, err := st.Scan(ctx, sess.ID, sess.ScanKey, newUID(), "u***r"); err != nil {
 		t.Fatal(err)
 	}
 	between(sessionKey(sess.ID), 45*time.Second, 50*time.Second)

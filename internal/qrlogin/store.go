@@ -70,12 +70,12 @@ func NewStore(rdb redis.UniversalClient, cfg Config) *Store {
 // Create starts a pending session for the browser described by req and announces it on the
 // session's topic. It returns the session and the browser's secret: hand the secret to that
 // browser only (an HttpOnly cookie), never put it in the QR; it is not stored and cannot be
-// recovered.
+// recovered. The session's ScanKey goes into the QR beside its id.
 func (s *Store) Create(ctx context.Context, req Requester) (*Session, string, error) {
 	id := newID()
 	secret, digest := newSecret()
 	outcome, fields, err := s.run(ctx, createScript, id,
-		s.cfg.TTL.Milliseconds(), digest, clip(req.IP, maxIPLen), clip(req.UserAgent, maxUALen))
+		s.cfg.TTL.Milliseconds(), digest, clip(req.IP, maxIPLen), clip(req.UserAgent, maxUALen), newScanKey())
 	if err != nil {
 		return nil, "", err
 	}
@@ -108,17 +108,22 @@ func (s *Store) Expire(ctx context.Context, id string) (*Session, error) {
 }
 
 // Scan records that the user uid scanned the QR (pending -> scanned) and starts the confirm
-// window. hint is what the browser is shown of that user (e.g. "a***e"); uid itself stays in
-// Redis and in the returned session, for the phone's confirmation screen. Call it only with
-// the uid of a verified app token.
-func (s *Store) Scan(ctx context.Context, id, uid, hint string) (*Session, error) {
+// window. key is the scan key read from the QR: without the right one the session is
+// ErrNotFound, as if the id named nothing, so the id alone (it is in the browser's URLs)
+// neither scans a session nor tells anything about it. hint is what the browser is shown of
+// that user (e.g. "a***e"); uid itself stays in Redis and in the returned session, for the
+// phone's confirmation screen. Call it only with the uid of a verified app token.
+func (s *Store) Scan(ctx context.Context, id, key, uid, hint string) (*Session, error) {
 	if uid == "" {
 		return nil, ErrForbidden
 	}
 	if !validHint(hint, uid) {
 		return nil, ErrInvalidHint
 	}
-	return s.transition(ctx, scanScript, id, uid, hint, s.cfg.ConfirmWindow.Milliseconds())
+	if !validScanKey(key) {
+		return nil, ErrNotFound
+	}
+	return s.transition(ctx, scanScript, id, key, uid, hint, s.cfg.ConfirmWindow.Milliseconds())
 }
 
 // Confirm records the scanning user's consent (scanned -> confirmed).
@@ -225,6 +230,7 @@ func parseSession(id string, f map[string]string) (*Session, error) {
 		Requester:    Requester{IP: f["ip"], UserAgent: f["ua"]},
 		ScannedBy:    f["uid"],
 		Hint:         f["hint"],
+		ScanKey:      f["scan_key"],
 		Pos:          f["pos"],
 		secretSHA256: f["secret_sha256"],
 	}

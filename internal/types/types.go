@@ -49,10 +49,6 @@ type QrExchangeResp struct {
 	ExpiresAt   string `json:"expiresAt"`
 }
 
-type QrImageReq struct {
-	Id string `path:"id"`
-}
-
 type QrPhoneReq struct {
 	Id string `path:"id"`
 }
@@ -63,6 +59,11 @@ type QrRequester struct {
 	CreatedAt string `json:"createdAt"`
 }
 
+type QrScanReq struct {
+	Id  string `path:"id"`
+	Key string `json:"key,optional"`
+}
+
 type QrScanResp struct {
 	Requester     QrRequester `json:"requester"`
 	ConfirmBefore string      `json:"confirmBefore"`
@@ -71,6 +72,7 @@ type QrScanResp struct {
 type QrSessionResp struct {
 	Id        string `json:"id"`
 	Content   string `json:"content"`
+	ScanKey   string `json:"scanKey"`
 	ExpiresAt string `json:"expiresAt"`
 	EventsUrl string `json:"eventsUrl"`
 	ImageUrl  string `json:"imageUrl"`

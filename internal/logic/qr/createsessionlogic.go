@@ -49,7 +49,8 @@ func (l *CreateSessionLogic) CreateSession(req *types.QrCreateReq) (*types.QrSes
 	base := sessionPath(l.svcCtx, sess.ID)
 	return &types.QrSessionResp{
 		Id:        sess.ID,
-		Content:   l.svcCtx.Config.QRLogin.ContentFor(sess.ID),
+		Content:   l.svcCtx.Config.QRLogin.ContentFor(sess.ID, sess.ScanKey),
+		ScanKey:   sess.ScanKey,
 		ExpiresAt: timestamp(sess.ExpiresAt),
 		EventsUrl: base + "/events",
 		ImageUrl:  base + "/image.png",

@@ -95,7 +95,7 @@ func TestQrEventsFollowTheSessionToItsEnd(t *testing.T) {
 		t.Fatalf("pending %v, want expires_at %d", data, sess.ExpiresAt.UnixMilli())
 	}
 
-	if _, err := h.svc.QR.Scan(ctx, sess.ID, "alice", "a***e"); err != nil {
+	if _, err := h.svc.QR.Scan(ctx, sess.ID, sess.ScanKey, "alice", "a***e"); err != nil {
 		t.Fatal(err)
 	}
 	if data := wantState(t, s.nextEvent(t), qrlogin.Scanned); data["hint"] != "a***e" || data["expires_at"] == nil {
@@ -124,7 +124,7 @@ func TestQrEventsFollowTheSessionToItsEnd(t *testing.T) {
 func TestQrEventsBeginWithTheCurrentState(t *testing.T) {
 	h := newHarness(t, nil)
 	sess, browser := h.session(t)
-	if _, err := h.svc.QR.Scan(ctx, sess.ID, "bob", "b***b"); err != nil {
+	if _, err := h.svc.QR.Scan(ctx, sess.ID, sess.ScanKey, "bob", "b***b"); err != nil {
 		t.Fatal(err)
 	}
 	// Whatever the client says it saw: the stream starts at the state, not after it.

@@ -5,6 +5,9 @@ package qr
 
 import (
 	"context"
+	"errors"
+
+	"github.com/sseapi/sse-api/internal/qrlogin"
 
 	"github.com/sseapi/sse-api/internal/svc"
 	"github.com/sseapi/sse-api/internal/types"
@@ -27,13 +30,17 @@ func NewScanSessionLogic(ctx context.Context, svcCtx *svc.ServiceContext) *ScanS
 	}
 }
 
-func (l *ScanSessionLogic) ScanSession(req *types.QrPhoneReq) (*types.QrScanResp, error) {
+func (l *ScanSessionLogic) ScanSession(req *types.QrScanReq) (*types.QrScanResp, error) {
 	who, err := svc.User(l.ctx)
 	if err != nil {
 		return nil, err
 	}
 	uid := who.UID
-	sess, err := l.svcCtx.QR.Scan(l.ctx, req.Id, uid, maskedHint(uid))
+	sess, err := l.svcCtx.QR.Scan(l.ctx, req.Id, req.Key, uid, maskedHint(uid))
+	if errors.Is(err, qrlogin.ErrNotFound) {
+		// A wrong key and an unknown id get the same answer, and both count as misses.
+		return nil, miss(l.ctx, l.svcCtx, "no QR-login session with this id and scan key")
+	}
 	if err != nil {
 		return nil, fail(l.ctx, l.svcCtx, err)
 	}

@@ -138,7 +138,8 @@ async function start() {
   session = s;
   sessionId.textContent = created.id;
   img.src = `${s.base}/image.png`;
-  phoneLink.href = `phone.html?id=${id}`;
+  // The phone needs the scan key as well as the id, as a phone reading the QR gets it.
+  phoneLink.href = `phone.html?id=${id}&key=${encodeURIComponent(created.scanKey)}`;
   countdownLine.hidden = false;
   tick();
   s.timer = setInterval(tick, 250);
