@@ -118,6 +118,7 @@ export function testConfig({ port, devPort, qrTTL, basePath, resumeCookiePath, e
     QRContent: `http://127.0.0.1:${port}/phone.html?id={id}&key={key}`,
     QRCreatePerMinute: 1000,
     QRMissesPerMinute: 1000,
+    QRScansPerMinute: 1000,
     // The browsers send X-Forwarded-For (see newPage), so that the per-address limits count
     // this run's requests under an address of its own, not with other tests' 127.0.0.1 in a
     // shared Redis.

@@ -94,6 +94,8 @@ type QRLoginConf struct {
 	// lookups of unknown ids (guessing).
 	CreatePerMinute int `json:",default=20"`
 	MissesPerMinute int `json:",default=30"`
+	// ScansPerMinute bounds the scans of one app user: an account cannot sweep up codes.
+	ScansPerMinute int `json:",default=10"`
 }
 
 // DefaultQRContent is what a QR code encodes when QRLogin.Content is not set.

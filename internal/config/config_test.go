@@ -158,7 +158,8 @@ func TestDefaultsFillWhatTheFileLeavesOut(t *testing.T) {
 	if c.Auth.TicketTTL != time.Minute || c.Auth.ResumeTTL != 10*time.Minute || c.Stream.QueueSize != 256 ||
 		c.Stream.HistorySize != 1000 || c.Stream.MaxPayload != 65536 || c.Limits.MaxTopicsPerStream != 16 ||
 		c.QRLogin.BasePath != "/v1/qr/sessions" || c.Demo.Enabled || !c.Redis.Embedded() ||
-		c.Stream.DrainWindow != 3*time.Second || c.Stream.RefusalRetry != 5*time.Second {
+		c.Stream.DrainWindow != 3*time.Second || c.Stream.RefusalRetry != 5*time.Second ||
+		c.QRLogin.ScansPerMinute != 10 {
 		t.Errorf("defaults: %+v %+v %+v %+v", c.Auth, c.Stream, c.Limits, c.QRLogin)
 	}
 	if c.QRLogin.ContentFor("abc", "k-_1") != "sseapi://qr-login?id=abc&key=k-_1" {

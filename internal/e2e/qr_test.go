@@ -486,6 +486,29 @@ func TestQRScanNeedsTheKeyOfTheQR(t *testing.T) {
 	}
 }
 
+// Each app user scans at most QRLogin.ScansPerMinute codes a minute, refused scans counted:
+// one account can neither sweep up codes nor try keys without end.
+func TestQRScansAreRateLimitedPerUser(t *testing.T) {
+	a := start(t, settings{QRScansPerMinute: 2})
+	uid := redistest.Name("scanner-") // limits are counted in the shared Redis
+	tok := phoneToken(t, uid)
+	first, second, third := createSession(t, a, newBrowser(t)), createSession(t, a, newBrowser(t)), createSession(t, a, newBrowser(t))
+	if status, _ := first.phone(t, "scan", tok); status != http.StatusOK {
+		t.Fatalf("first scan: %d", status)
+	}
+	if status, _ := second.phoneWith(t, "scan", tok, `{"key":"AAAAAAAAAAAAAAAAAAAAAA"}`); status != http.StatusNotFound {
+		t.Fatalf("scan with a wrong key: %d", status)
+	}
+	status, out := third.phone(t, "scan", tok)
+	if status != http.StatusTooManyRequests || out["code"] != "rate_limited" || out["message"] == nil {
+		t.Fatalf("third scan in the minute: %d %v, want 429 rate_limited", status, out)
+	}
+	// Another user is not held back, and the refused scan left the session as it was.
+	if status, out := third.phone(t, "scan", phoneToken(t, redistest.Name("other-"))); status != http.StatusOK {
+		t.Fatalf("scan by another user: %d %v", status, out)
+	}
+}
+
 // The QR image shows the scan key, so only the creating browser gets it.
 func TestQRImageIsForItsBrowserOnly(t *testing.T) {
 	a := start(t, settings{})

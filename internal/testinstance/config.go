@@ -96,6 +96,7 @@ type Config struct {
 	QRBasePath            string
 	QRCreatePerMinute     int
 	QRMissesPerMinute     int
+	QRScansPerMinute      int
 	Extra                 string // YAML appended as it is, for keys the template lacks
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/sseapi/sse-api/internal/apierr"
 	"github.com/sseapi/sse-api/internal/qrlogin"
 
 	"github.com/sseapi/sse-api/internal/svc"
@@ -36,6 +37,14 @@ func (l *ScanSessionLogic) ScanSession(req *types.QrScanReq) (*types.QrScanResp,
 		return nil, err
 	}
 	uid := who.UID
+	// Every scan counts, refused ones too: one account cannot sweep up codes, nor try keys.
+	ok, err := l.svcCtx.QRScans.Allow(l.ctx, uid)
+	if err != nil {
+		return nil, apierr.Internal(err)
+	}
+	if !ok {
+		return nil, apierr.TooManyRequests("too many QR codes scanned by this user")
+	}
 	sess, err := l.svcCtx.QR.Scan(l.ctx, req.Id, req.Key, uid, maskedHint(uid))
 	if errors.Is(err, qrlogin.ErrNotFound) {
 		// A wrong key and an unknown id get the same answer, and both count as misses.
