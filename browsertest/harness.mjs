@@ -99,7 +99,9 @@ export function renderConfig(values) {
  * stream outliving it proves it is exempt from go-zero's timeout. What is not given here
  * takes the template's default.
  */
-export function testConfig({ port, devPort, qrTTL, basePath, resumeCookiePath, extra = '' }) {
+export function testConfig({
+  port, devPort, qrTTL, qrAutoExchange, basePath, resumeCookiePath, extra = '',
+}) {
   return renderConfig({
     Name: 'sse-api-browsertest',
     Port: port,
@@ -119,6 +121,7 @@ export function testConfig({ port, devPort, qrTTL, basePath, resumeCookiePath, e
     QRCreatePerMinute: 1000,
     QRMissesPerMinute: 1000,
     QRScansPerMinute: 1000,
+    QRAutoExchange: qrAutoExchange,
     // The browsers send X-Forwarded-For (see newPage), so that the per-address limits count
     // this run's requests under an address of its own, not with other tests' 127.0.0.1 in a
     // shared Redis.

@@ -96,6 +96,10 @@ type QRLoginConf struct {
 	MissesPerMinute int `json:",default=30"`
 	// ScansPerMinute bounds the scans of one app user: an account cannot sweep up codes.
 	ScansPerMinute int `json:",default=10"`
+	// AutoExchange lets the shipped login page sign in as soon as the phone confirms. Off,
+	// the page first asks "Sign in as a***e?", so a browser is not signed in to an account
+	// that is not its user's (someone who saw the code and confirmed it first).
+	AutoExchange bool `json:",optional"`
 }
 
 // DefaultQRContent is what a QR code encodes when QRLogin.Content is not set.

@@ -126,6 +126,8 @@ func TestShippedConfigLoadsAndValidates(t *testing.T) {
 		t.Errorf("port %d, MaxPayload %d, WriteTimeout %v", c.Port, c.Stream.MaxPayload, c.Stream.WriteTimeout)
 	case c.QRLogin.ContentFor("abc", "k-_1") != "http://localhost:8888/phone.html?id=abc&key=k-_1":
 		t.Errorf("QR content %q", c.QRLogin.ContentFor("abc", "k-_1"))
+	case c.QRLogin.AutoExchange:
+		t.Error("the shipped config exchanges without asking the browser's user")
 	}
 }
 
@@ -159,7 +161,7 @@ func TestDefaultsFillWhatTheFileLeavesOut(t *testing.T) {
 		c.Stream.HistorySize != 1000 || c.Stream.MaxPayload != 65536 || c.Limits.MaxTopicsPerStream != 16 ||
 		c.QRLogin.BasePath != "/v1/qr/sessions" || c.Demo.Enabled || !c.Redis.Embedded() ||
 		c.Stream.DrainWindow != 3*time.Second || c.Stream.RefusalRetry != 5*time.Second ||
-		c.QRLogin.ScansPerMinute != 10 {
+		c.QRLogin.ScansPerMinute != 10 || c.QRLogin.AutoExchange {
 		t.Errorf("defaults: %+v %+v %+v %+v", c.Auth, c.Stream, c.Limits, c.QRLogin)
 	}
 	if c.QRLogin.ContentFor("abc", "k-_1") != "sseapi://qr-login?id=abc&key=k-_1" {

@@ -194,7 +194,14 @@ func TestQRStreamShowsEveryStepThenClosesAndNeverCarriesTheToken(t *testing.T) {
 	if status, _ := s.phone(t, "confirm", alice); status != http.StatusOK {
 		t.Fatal("confirm refused")
 	}
-	expectState(t, ev.next(t), "confirmed")
+	// The browser learns whom it would be signed in as, on the stream and in the snapshot,
+	// before it exchanges.
+	if confirmed := expectState(t, ev.next(t), "confirmed"); confirmed["hint"] != "a***e" || len(confirmed) != 2 {
+		t.Fatalf("confirmed data %v: want the state and the masked hint", confirmed)
+	}
+	if status, snap := b.do(http.MethodGet, s.base, nil); status != http.StatusOK || snap["state"] != "confirmed" || snap["hint"] != "a***e" {
+		t.Fatalf("snapshot after the confirm: %d %v", status, snap)
+	}
 	status, out := b.do(http.MethodPost, s.base+"/exchange", nil)
 	if status != http.StatusOK {
 		t.Fatalf("exchange: %d %v", status, out)
@@ -509,11 +516,15 @@ func TestQRScansAreRateLimitedPerUser(t *testing.T) {
 	}
 }
 
-// The QR image shows the scan key, so only the creating browser gets it.
-func TestQRImageIsForItsBrowserOnly(t *testing.T) {
+// The QR image shows the scan key, so only the creating browser gets it; the create answer
+// says whether the page may exchange without asking its user (off unless configured).
+func TestQRImageAndCreateAnswer(t *testing.T) {
 	a := start(t, settings{})
 	b := newBrowser(t)
 	s := createSession(t, a, b)
+	if s.created["autoExchange"] != false {
+		t.Fatalf("create answer %v: autoExchange must be false by default", s.created)
+	}
 	resp, err := b.client.Get(s.base + "/image.png")
 	if err != nil {
 		t.Fatal(err)
@@ -531,5 +542,10 @@ func TestQRImageIsForItsBrowserOnly(t *testing.T) {
 	}
 	if status, _ := doJSON(t, http.DefaultClient, http.MethodGet, a.Base+"/v1/qr/sessions/"+strings.Repeat("0", 32)+"/image.png"); status != http.StatusNotFound {
 		t.Fatalf("image of an unknown id: %d", status)
+	}
+
+	auto := start(t, settings{QRAutoExchange: true})
+	if s := createSession(t, auto, newBrowser(t)); s.created["autoExchange"] != true {
+		t.Fatalf("create answer %v with QRLogin.AutoExchange: want autoExchange true", s.created)
 	}
 }

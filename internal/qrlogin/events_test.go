@@ -73,6 +73,10 @@ func TestTransitionsAppendEventsInOrder(t *testing.T) {
 	if scannedData.Hint != "u***r" || scannedData.ExpiresAt == 0 {
 		t.Fatalf("scanned data = %s, want the hint and the deadline", evs[1].Data)
 	}
+	// The confirmed state shows the browser whom it is about to be signed in as.
+	if evs[2].Data != `{"state":"confirmed","hint":"u***r"}` {
+		t.Fatalf("confirmed data = %s, want the state and the hint", evs[2].Data)
+	}
 }
 
 // Invariant 9: each transition is also announced on the topic's pub/sub channel, which is how

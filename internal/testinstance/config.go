@@ -97,6 +97,7 @@ type Config struct {
 	QRCreatePerMinute     int
 	QRMissesPerMinute     int
 	QRScansPerMinute      int
+	QRAutoExchange        bool
 	Extra                 string // YAML appended as it is, for keys the template lacks
 }
 

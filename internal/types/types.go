@@ -70,12 +70,13 @@ type QrScanResp struct {
 }
 
 type QrSessionResp struct {
-	Id        string `json:"id"`
-	Content   string `json:"content"`
-	ScanKey   string `json:"scanKey"`
-	ExpiresAt string `json:"expiresAt"`
-	EventsUrl string `json:"eventsUrl"`
-	ImageUrl  string `json:"imageUrl"`
+	Id           string `json:"id"`
+	Content      string `json:"content"`
+	ScanKey      string `json:"scanKey"`
+	ExpiresAt    string `json:"expiresAt"`
+	EventsUrl    string `json:"eventsUrl"`
+	ImageUrl     string `json:"imageUrl"`
+	AutoExchange bool   `json:"autoExchange"`
 }
 
 type QrStateResp struct {

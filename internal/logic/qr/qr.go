@@ -95,6 +95,7 @@ func browserSession(ctx context.Context, svcCtx *svc.ServiceContext, id, cookieH
 
 func stateResp(sess *qrlogin.Session) *types.QrStateResp {
 	resp := &types.QrStateResp{Id: sess.ID, State: string(sess.State), ExpiresAt: timestamp(sess.ExpiresAt)}
+	// The hint after the confirm too: the browser shows whom it is about to sign in as.
 	if sess.State == qrlogin.Scanned || sess.State == qrlogin.Confirmed {
 		resp.Hint = sess.Hint
 		resp.ConfirmBefore = timestamp(sess.ConfirmBefore)

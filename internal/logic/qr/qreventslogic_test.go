@@ -104,8 +104,9 @@ func TestQrEventsFollowTheSessionToItsEnd(t *testing.T) {
 	if _, err := h.svc.QR.Confirm(ctx, sess.ID, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if data := wantState(t, s.nextEvent(t), qrlogin.Confirmed); len(data) != 1 {
-		t.Fatalf("confirmed %v: no more than the state", data)
+	// The browser is shown whom it would sign in as, and nothing more.
+	if data := wantState(t, s.nextEvent(t), qrlogin.Confirmed); len(data) != 2 || data["hint"] != "a***e" {
+		t.Fatalf("confirmed %v: want the state and the hint", data)
 	}
 	secret := browser.Get("Cookie")[len("qr_binding="):]
 	if _, _, err := h.svc.QR.Consume(ctx, sess.ID, secret); err != nil {
