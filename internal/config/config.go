@@ -100,6 +100,10 @@ type QRLoginConf struct {
 	// the page first asks "Sign in as a***e?", so a browser is not signed in to an account
 	// that is not its user's (someone who saw the code and confirmed it first).
 	AutoExchange bool `json:",optional"`
+	// ExpirySweep is how often an open session stream asks Redis whether its session has
+	// expired, besides the timer at the deadline: that timer runs on this instance's clock,
+	// and if that clock is behind Redis's the expiry would be pushed late by as much.
+	ExpirySweep time.Duration `json:",default=5s"`
 }
 
 // DefaultQRContent is what a QR code encodes when QRLogin.Content is not set.
@@ -208,6 +212,10 @@ func (c Config) Validate() error {
 	}
 	if c.Stream.HistorySize < 1 || c.Stream.MaxPayload < 1 || c.Stream.QueueSize < 1 {
 		return errors.New("Stream.HistorySize, Stream.MaxPayload and Stream.QueueSize must be positive")
+	}
+	if c.QRLogin.ExpirySweep <= 0 {
+		return errors.New("QRLogin.ExpirySweep must be positive: it bounds how late expiry is pushed " +
+			"when this instance's clock is behind Redis's")
 	}
 	return nil
 }

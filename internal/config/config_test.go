@@ -17,6 +17,7 @@ func valid() Config {
 	c.Stream.HistorySize = 1
 	c.Stream.MaxPayload = 1
 	c.Stream.QueueSize = 1
+	c.QRLogin.ExpirySweep = time.Second
 	return c
 }
 
@@ -59,6 +60,7 @@ func TestValidateRefuses(t *testing.T) {
 		{"QR content without {id}", func(c *Config) { c.QRLogin.Content = "https://app.example/qr?key={key}" }, "QRLogin.Content"},
 		{"QR content with {ID}", func(c *Config) { c.QRLogin.Content = "https://app.example/qr?id={ID}&key={key}" }, "QRLogin.Content"},
 		{"QR content without {key}", func(c *Config) { c.QRLogin.Content = "https://app.example/qr?id={id}" }, "{key}"},
+		{"no QR expiry sweep", func(c *Config) { c.QRLogin.ExpirySweep = 0 }, "QRLogin.ExpirySweep"},
 		{"demo with Redis.Addr", func(c *Config) {
 			c.Demo = DemoConf{Enabled: true, TokenTTL: time.Minute}
 			c.Redis.Addr = "10.0.0.1:6379"
@@ -161,7 +163,7 @@ func TestDefaultsFillWhatTheFileLeavesOut(t *testing.T) {
 		c.Stream.HistorySize != 1000 || c.Stream.MaxPayload != 65536 || c.Limits.MaxTopicsPerStream != 16 ||
 		c.QRLogin.BasePath != "/v1/qr/sessions" || c.Demo.Enabled || !c.Redis.Embedded() ||
 		c.Stream.DrainWindow != 3*time.Second || c.Stream.RefusalRetry != 5*time.Second ||
-		c.QRLogin.ScansPerMinute != 10 || c.QRLogin.AutoExchange {
+		c.QRLogin.ScansPerMinute != 10 || c.QRLogin.AutoExchange || c.QRLogin.ExpirySweep != 5*time.Second {
 		t.Errorf("defaults: %+v %+v %+v %+v", c.Auth, c.Stream, c.Limits, c.QRLogin)
 	}
 	if c.QRLogin.ContentFor("abc", "k-_1") != "sseapi://qr-login?id=abc&key=k-_1" {

@@ -98,6 +98,7 @@ type Config struct {
 	QRMissesPerMinute     int
 	QRScansPerMinute      int
 	QRAutoExchange        bool
+	QRExpirySweep         string
 	Extra                 string // YAML appended as it is, for keys the template lacks
 }
 

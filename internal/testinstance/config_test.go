@@ -70,8 +70,8 @@ func TestConfigReachesTheService(t *testing.T) {
 		PublicTopics: `["public:*"]`, MaxStreams: 11, MaxStreamsPerUser: 2, MaxTopicsPerStream: 3, AnonymousPerMinute: 4,
 		QRTTL: "1s", QRConfirmWindow: "2s", QRRetention: "1m", QRContent: "http://h/phone.html?id={id}&key={key}",
 		QRBasePath: "/sse/v1/qr/sessions", QRCreatePerMinute: 5, QRMissesPerMinute: 6, QRScansPerMinute: 7,
-		QRAutoExchange: true,
-		Extra:          "TrustedProxies: [127.0.0.1]\nCorsOrigins: [https://app.example.com]",
+		QRAutoExchange: true, QRExpirySweep: "3s",
+		Extra: "TrustedProxies: [127.0.0.1]\nCorsOrigins: [https://app.example.com]",
 	})
 	want := []struct {
 		what      string
@@ -90,7 +90,7 @@ func TestConfigReachesTheService(t *testing.T) {
 		{"Limits", got.Limits, config.LimitsConf{MaxStreams: 11, MaxStreamsPerUser: 2, MaxTopicsPerStream: 3, AnonymousPerMinute: 4}},
 		{"QRLogin", got.QRLogin, config.QRLoginConf{TTL: time.Second, ConfirmWindow: 2 * time.Second, Retention: time.Minute,
 			Content: "http://h/phone.html?id={id}&key={key}", BasePath: "/sse/v1/qr/sessions", CreatePerMinute: 5, MissesPerMinute: 6,
-			ScansPerMinute: 7, AutoExchange: true}},
+			ScansPerMinute: 7, AutoExchange: true, ExpirySweep: 3 * time.Second}},
 		{"TrustedProxies", got.TrustedProxies, []string{"127.0.0.1"}}, {"CorsOrigins", got.CorsOrigins, []string{"https://app.example.com"}},
 	}
 	for _, w := range want {

@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/zeromicro/go-zero/core/logx"
@@ -37,6 +39,9 @@ func NewQrEventsLogic(ctx context.Context, svcCtx *svc.ServiceContext) *QrEvents
 // QrEvents sends the session's current state first (its event as it was appended), then
 // every transition after it, and ends right after the one terminal event. At the session's
 // deadline it expires the session, so expiry is pushed on time, not when Redis evicts the key.
+// Redis's clock decides the deadline, and this instance's may be off from it: ahead, the
+// timer fires early and re-checks until Redis agrees; behind, it would fire late by as much,
+// so a sweep every QRLogin.ExpirySweep re-checks as well and bounds the delay.
 func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, s *stream.Stream) error {
 	sess, err := browserSession(l.ctx, l.svcCtx, req.Id, req.Cookie)
 	if err != nil {
@@ -51,8 +56,12 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, s *stream.Stream) error
 	if err != nil {
 		return err
 	}
-	deadline := time.NewTimer(time.Until(sess.ExpiresAt))
+	deadline := time.NewTimer(until(sess.ExpiresAt))
 	defer deadline.Stop()
+	// The first sweep at a random phase: streams opened together do not sweep together.
+	every := l.svcCtx.Config.QRLogin.ExpirySweep
+	sweep := time.NewTimer(time.Duration(rand.Int64N(int64(every))) + 1)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-l.ctx.Done():
@@ -65,8 +74,13 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, s *stream.Stream) error
 				return err
 			}
 			if !now.State.Terminal() {
-				deadline.Reset(max(time.Until(now.ExpiresAt), recheckExpiry))
+				deadline.Reset(max(until(now.ExpiresAt), recheckExpiry))
 			}
+		case <-sweep.C:
+			if _, err := l.svcCtx.QR.Expire(l.ctx, sess.ID); err != nil {
+				return err
+			}
+			sweep.Reset(every)
 		case batch := <-sub.Events():
 			events, err := sub.Take(batch)
 			if err != nil {
@@ -83,7 +97,7 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, s *stream.Stream) error
 					return sub.Flush()
 				}
 				if at, ok := expiresAt(ev.Data); ok {
-					deadline.Reset(time.Until(at)) // a scan shortens it to the confirm window
+					deadline.Reset(until(at)) // a scan shortens it to the confirm window
 				}
 			}
 			if err := sub.Flush(); err != nil {
@@ -95,6 +109,15 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, s *stream.Stream) error
 
 // recheckExpiry is how soon a session that Redis did not expire yet is looked at again.
 const recheckExpiry = 200 * time.Millisecond
+
+// clockSkew is added to this instance's clock where the deadline timer reads it, in
+// nanoseconds: zero but in tests, which play an instance whose clock is off from Redis's.
+var clockSkew atomic.Int64
+
+// until is how long until t (a Redis-clock instant) by this instance's clock.
+func until(t time.Time) time.Duration {
+	return t.Sub(time.Now().Add(time.Duration(clockSkew.Load())))
+}
 
 // expiresAt reads the deadline a state event carries (milliseconds, by the Redis clock).
 func expiresAt(data []byte) (time.Time, bool) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sseapi/sse-api/internal/config"
+	"github.com/sseapi/sse-api/internal/logic/qr"
 	"github.com/sseapi/sse-api/internal/qrlogin"
 	"github.com/sseapi/sse-api/internal/redistest"
 	"github.com/sseapi/sse-api/publish"
@@ -161,4 +162,44 @@ func TestQrEventsPushExpiryAtTheDeadline(t *testing.T) {
 	if err != nil || now.State != qrlogin.Expired {
 		t.Fatalf("session after the stream: %+v %v", now, err)
 	}
+}
+
+// An instance whose clock is ahead of Redis's fires its deadline timer before Redis agrees
+// that the session expired. It must look again until Redis does, not give up: the sweep is
+// set out of reach here, so only the re-check can push the expiry.
+func TestQrEventsPushExpiryWithTheInstanceClockAhead(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) {
+		c.QRLogin.TTL = 1500 * time.Millisecond
+		c.QRLogin.ExpirySweep = time.Hour
+	})
+	qr.SkewClock(t, time.Hour)
+	sess, browser := h.session(t)
+	s, _ := h.open(t, eventsPath(sess.ID), browser)
+	wantState(t, s.nextEvent(t), qrlogin.Pending)
+	wantState(t, s.nextEvent(t), qrlogin.Expired) // within the stream's wait, 10 s
+	if time.Now().Before(sess.ExpiresAt) {
+		t.Fatalf("expired before the deadline %v by Redis's clock", sess.ExpiresAt)
+	}
+	s.waitEnded(t)
+}
+
+// An instance whose clock is behind Redis's would fire its deadline timer late by as much
+// (an hour here): the sweep pushes the expiry within its interval instead.
+func TestQrEventsPushExpiryWithTheInstanceClockBehind(t *testing.T) {
+	const sweep = 300 * time.Millisecond
+	h := newHarness(t, func(c *config.Config) {
+		c.QRLogin.TTL = 1500 * time.Millisecond
+		c.QRLogin.ExpirySweep = sweep
+	})
+	qr.SkewClock(t, -time.Hour)
+	sess, browser := h.session(t)
+	s, _ := h.open(t, eventsPath(sess.ID), browser)
+	wantState(t, s.nextEvent(t), qrlogin.Pending)
+	wantState(t, s.nextEvent(t), qrlogin.Expired)
+	// Redis's clock is this machine's: the expiry came after the deadline, within a sweep
+	// (and some slack for a loaded machine).
+	if now := time.Now(); now.Before(sess.ExpiresAt) || now.After(sess.ExpiresAt.Add(sweep+2*time.Second)) {
+		t.Fatalf("expired at %v, want between the deadline %v and a sweep later", now, sess.ExpiresAt)
+	}
+	s.waitEnded(t)
 }
