@@ -102,8 +102,21 @@ type QRLoginConf struct {
 	AutoExchange bool `json:",optional"`
 	// ExpirySweep is how often an open session stream asks Redis whether its session has
 	// expired, besides the timer at the deadline: that timer runs on this instance's clock,
-	// and if that clock is behind Redis's the expiry would be pushed late by as much.
+	// and if that clock is behind Redis's the expiry would be pushed late by as much. Zero
+	// or less means the default (see Sweep): the sweep cannot be turned off.
 	ExpirySweep time.Duration `json:",default=5s"`
+}
+
+// DefaultQRExpirySweep is QRLogin.ExpirySweep when it is not set.
+const DefaultQRExpirySweep = 5 * time.Second
+
+// Sweep is the interval of the expiry sweep: ExpirySweep, or the default when it is not
+// positive (a config built in code has no defaults).
+func (q QRLoginConf) Sweep() time.Duration {
+	if q.ExpirySweep <= 0 {
+		return DefaultQRExpirySweep
+	}
+	return q.ExpirySweep
 }
 
 // DefaultQRContent is what a QR code encodes when QRLogin.Content is not set.
@@ -212,10 +225,6 @@ func (c Config) Validate() error {
 	}
 	if c.Stream.HistorySize < 1 || c.Stream.MaxPayload < 1 || c.Stream.QueueSize < 1 {
 		return errors.New("Stream.HistorySize, Stream.MaxPayload and Stream.QueueSize must be positive")
-	}
-	if c.QRLogin.ExpirySweep <= 0 {
-		return errors.New("QRLogin.ExpirySweep must be positive: it bounds how late expiry is pushed " +
-			"when this instance's clock is behind Redis's")
 	}
 	return nil
 }

@@ -17,7 +17,6 @@ func valid() Config {
 	c.Stream.HistorySize = 1
 	c.Stream.MaxPayload = 1
 	c.Stream.QueueSize = 1
-	c.QRLogin.ExpirySweep = time.Second
 	return c
 }
 
@@ -60,7 +59,6 @@ func TestValidateRefuses(t *testing.T) {
 		{"QR content without {id}", func(c *Config) { c.QRLogin.Content = "https://app.example/qr?key={key}" }, "QRLogin.Content"},
 		{"QR content with {ID}", func(c *Config) { c.QRLogin.Content = "https://app.example/qr?id={ID}&key={key}" }, "QRLogin.Content"},
 		{"QR content without {key}", func(c *Config) { c.QRLogin.Content = "https://app.example/qr?id={id}" }, "{key}"},
-		{"no QR expiry sweep", func(c *Config) { c.QRLogin.ExpirySweep = 0 }, "QRLogin.ExpirySweep"},
 		{"demo with Redis.Addr", func(c *Config) {
 			c.Demo = DemoConf{Enabled: true, TokenTTL: time.Minute}
 			c.Redis.Addr = "10.0.0.1:6379"
@@ -168,6 +166,12 @@ func TestDefaultsFillWhatTheFileLeavesOut(t *testing.T) {
 	}
 	if c.QRLogin.ContentFor("abc", "k-_1") != "sseapi://qr-login?id=abc&key=k-_1" {
 		t.Errorf("default QR content %q", c.QRLogin.ContentFor("abc", "k-_1"))
+	}
+	// The expiry sweep cannot be turned off, not even by a config built in code.
+	for set, want := range map[time.Duration]time.Duration{0: 5 * time.Second, -time.Second: 5 * time.Second, time.Second: time.Second} {
+		if got := (QRLoginConf{ExpirySweep: set}).Sweep(); got != want {
+			t.Errorf("Sweep() with ExpirySweep %v = %v, want %v", set, got, want)
+		}
 	}
 
 	// And a refusal of Validate's stops loading the same way.

@@ -59,7 +59,7 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, s *stream.Stream) error
 	deadline := time.NewTimer(until(sess.ExpiresAt))
 	defer deadline.Stop()
 	// The first sweep at a random phase: streams opened together do not sweep together.
-	every := l.svcCtx.Config.QRLogin.ExpirySweep
+	every := l.svcCtx.Config.QRLogin.Sweep()
 	sweep := time.NewTimer(time.Duration(rand.Int64N(int64(every))) + 1)
 	defer sweep.Stop()
 	for {
