@@ -101,9 +101,9 @@ type QRLoginConf struct {
 	// that is not its user's (someone who saw the code and confirmed it first).
 	AutoExchange bool `json:",optional"`
 	// ExpirySweep is how often an open session stream asks Redis whether its session has
-	// expired, besides the timer at the deadline: that timer runs on this instance's clock,
-	// and if that clock is behind Redis's the expiry would be pushed late by as much. Zero
-	// or less means the default (see Sweep): the sweep cannot be turned off.
+	// expired, besides the timer at the deadline, while this instance's clock is behind
+	// Redis's: that timer runs on this instance's clock and would push the expiry late by as
+	// much. Zero or less means the default (see Sweep): the sweep cannot be turned off.
 	ExpirySweep time.Duration `json:",default=5s"`
 }
 

@@ -87,7 +87,8 @@ local function qr_same(a, b)
   return diff == 0
 end
 
--- qr_reply answers with an outcome and the session as it now is.
+-- qr_reply answers with an outcome, the session as it now is, and the Redis clock (ms), so
+-- a caller can tell how its own clock stands against the one that judges deadlines.
 local function qr_reply(outcome)
-  return { outcome, redis.call('HGETALL', qr_key) }
+  return { outcome, redis.call('HGETALL', qr_key), qr_now() }
 end

@@ -177,3 +177,24 @@ func TestKeysLiveUntilDeadlinePlusRetention(t *testing.T) {
 	between(sessionKey(sess.ID), 25*time.Second, 30*time.Second)
 	between(publish.StreamKey(topic), 25*time.Second, 30*time.Second)
 }
+
+// Every snapshot says what the Redis clock read when it was taken, so that a caller timing
+// deadlines on its own clock can tell how far off that clock is.
+func TestSnapshotsCarryTheRedisClock(t *testing.T) {
+	st, rdb := newTestStore(t, Config{})
+	before := redisNow(t, rdb).Truncate(time.Millisecond)
+	sess, _ := create(t, st, rdb)
+	got, err := st.Get(ctx, sess.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := redisNow(t, rdb)
+	for name, asOf := range map[string]time.Time{"Create": sess.AsOf, "Get": got.AsOf} {
+		if asOf.Before(before) || asOf.After(after) {
+			t.Fatalf("%s: AsOf %v not between %v and %v by the Redis clock", name, asOf, before, after)
+		}
+	}
+	if got.AsOf.Before(sess.AsOf) {
+		t.Fatalf("Get's AsOf %v before Create's %v", got.AsOf, sess.AsOf)
+	}
+}

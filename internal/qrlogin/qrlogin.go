@@ -119,6 +119,9 @@ type Session struct {
 	// Pos is the id of the topic event that announced State: a stream resuming after Pos
 	// misses nothing that happened after this snapshot.
 	Pos string
+	// AsOf is the Redis clock when the snapshot was taken: the clock that judges the
+	// deadlines, for a caller that times them on its own.
+	AsOf time.Time
 
 	secretSHA256 string // hex; only VerifyBrowser reads it
 }

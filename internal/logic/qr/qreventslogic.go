@@ -41,7 +41,7 @@ func NewQrEventsLogic(ctx context.Context, svcCtx *svc.ServiceContext) *QrEvents
 // deadline it expires the session, so expiry is pushed on time, not when Redis evicts the key.
 // Redis's clock decides the deadline, and this instance's may be off from it: ahead, the
 // timer fires early and re-checks until Redis agrees; behind, it would fire late by as much,
-// so a sweep every QRLogin.ExpirySweep re-checks as well and bounds the delay.
+// so while it is behind a sweep every QRLogin.ExpirySweep re-checks as well.
 func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, s *stream.Stream) error {
 	sess, err := browserSession(l.ctx, l.svcCtx, req.Id, req.Cookie)
 	if err != nil {
@@ -58,10 +58,9 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, s *stream.Stream) error
 	}
 	deadline := time.NewTimer(until(sess.ExpiresAt))
 	defer deadline.Stop()
-	// The first sweep at a random phase: streams opened together do not sweep together.
-	every := l.svcCtx.Config.QRLogin.Sweep()
-	sweep := time.NewTimer(time.Duration(rand.Int64N(int64(every))) + 1)
-	defer sweep.Stop()
+	sweep := newSweep(l.svcCtx.Config.QRLogin.Sweep())
+	defer sweep.timer.Stop()
+	sweep.follow(sess)
 	for {
 		select {
 		case <-l.ctx.Done():
@@ -75,12 +74,17 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, s *stream.Stream) error
 			}
 			if !now.State.Terminal() {
 				deadline.Reset(max(until(now.ExpiresAt), recheckExpiry))
+				sweep.follow(now)
 			}
-		case <-sweep.C:
-			if _, err := l.svcCtx.QR.Expire(l.ctx, sess.ID); err != nil {
+		case <-sweep.timer.C:
+			sweep.armed = false
+			now, err := l.svcCtx.QR.Expire(l.ctx, sess.ID)
+			if err != nil {
 				return err
 			}
-			sweep.Reset(every)
+			if !now.State.Terminal() {
+				sweep.follow(now)
+			}
 		case batch := <-sub.Events():
 			events, err := sub.Take(batch)
 			if err != nil {
@@ -110,13 +114,46 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, s *stream.Stream) error
 // recheckExpiry is how soon a session that Redis did not expire yet is looked at again.
 const recheckExpiry = 200 * time.Millisecond
 
-// clockSkew is added to this instance's clock where the deadline timer reads it, in
-// nanoseconds: zero but in tests, which play an instance whose clock is off from Redis's.
+// clockSkew is added to this instance's clock where QR streams read it, in nanoseconds:
+// zero but in tests, which play an instance whose clock is off from Redis's.
 var clockSkew atomic.Int64
 
+// clock is this instance's clock as QR streams read it.
+func clock() time.Time { return time.Now().Add(time.Duration(clockSkew.Load())) }
+
 // until is how long until t (a Redis-clock instant) by this instance's clock.
-func until(t time.Time) time.Duration {
-	return t.Sub(time.Now().Add(time.Duration(clockSkew.Load())))
+func until(t time.Time) time.Duration { return t.Sub(clock()) }
+
+// sweep re-checks expiry every interval while this instance's clock is behind Redis's, as
+// measured by the Redis time each snapshot carries: the deadline timer then fires late by
+// as much. While the clocks agree it stays off, so a waiting session costs Redis nothing.
+type sweep struct {
+	timer        *time.Timer
+	every, delay time.Duration
+	armed        bool
+}
+
+func newSweep(every time.Duration) *sweep {
+	t := time.NewTimer(every)
+	t.Stop()
+	// The first sweep at a random phase: streams opened together do not sweep together.
+	return &sweep{timer: t, every: every, delay: time.Duration(rand.Int64N(int64(every))) + 1}
+}
+
+// follow arms the sweep when snapshot s shows this instance's clock behind Redis's (by more
+// than a re-check's worth), and disarms it when the clocks agree again.
+func (w *sweep) follow(s *qrlogin.Session) {
+	behind := !s.AsOf.IsZero() && s.AsOf.Sub(clock()) > recheckExpiry
+	if behind == w.armed {
+		return
+	}
+	w.armed = behind
+	if !behind {
+		w.timer.Stop()
+		return
+	}
+	w.timer.Reset(w.delay)
+	w.delay = w.every
 }
 
 // expiresAt reads the deadline a state event carries (milliseconds, by the Redis clock).

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,4 +204,50 @@ func TestQrEventsPushExpiryWithTheInstanceClockBehind(t *testing.T) {
 		t.Fatalf("expired at %v, want between the deadline %v and a sweep later", now, sess.ExpiresAt)
 	}
 	s.waitEnded(t)
+}
+
+// While this instance's clock agrees with Redis's, a waiting session costs Redis nothing:
+// the sweep runs only on an instance whose clock is behind. Counted on a private Redis.
+func TestQrEventsSweepOnlyWhileTheInstanceClockIsBehind(t *testing.T) {
+	const sweep = 50 * time.Millisecond
+	srv := redistest.StartServer(t, redistest.Options{})
+	h := newHarness(t, func(c *config.Config) {
+		c.Redis.Addr = srv.Addr()
+		c.QRLogin.ExpirySweep = sweep
+	})
+	rdb := srv.Client(t)
+	scripts := func() int64 { // script calls so far (every QR store call is one)
+		t.Helper()
+		info, err := rdb.Info(ctx, "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, line := range strings.Split(info, "\n") {
+			name, stats, _ := strings.Cut(strings.TrimSpace(line), ":")
+			if name == "cmdstat_evalsha" || name == "cmdstat_eval" {
+				calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
+				v, _ := strconv.ParseInt(calls, 10, 64)
+				n += v
+			}
+		}
+		return n
+	}
+
+	sess, browser := h.session(t)
+	s, _ := h.open(t, eventsPath(sess.ID), browser)
+	wantState(t, s.nextEvent(t), qrlogin.Pending)
+	before := scripts()
+	// Absence can only be watched for a while: twenty sweeps' worth.
+	time.Sleep(20 * sweep)
+	if n := scripts() - before; n != 0 {
+		t.Fatalf("%d script calls while a session waited with the clocks in agreement", n)
+	}
+
+	qr.SkewClock(t, -time.Hour)
+	behind, behindBrowser := h.session(t)
+	s2, _ := h.open(t, eventsPath(behind.ID), behindBrowser)
+	wantState(t, s2.nextEvent(t), qrlogin.Pending)
+	before = scripts()
+	waitFor(t, "sweeps on an instance whose clock is behind", func() bool { return scripts()-before >= 3 })
 }
