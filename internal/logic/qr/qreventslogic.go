@@ -66,14 +66,15 @@ func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, s *stream.Stream) error
 		case <-l.ctx.Done():
 			return nil
 		case <-deadline.C:
-			// Redis's clock decides; if it is behind this instance's, look again shortly.
-			// The expired event comes back through the subscription, like any other.
+			// Redis's clock decides; if it is behind this instance's, look again when Redis's
+			// clock says the deadline is due. The expired event comes back through the
+			// subscription, like any other.
 			now, err := l.svcCtx.QR.Expire(l.ctx, sess.ID)
 			if err != nil {
 				return err
 			}
 			if !now.State.Terminal() {
-				deadline.Reset(max(until(now.ExpiresAt), recheckExpiry))
+				deadline.Reset(max(dueIn(now), recheckExpiry))
 				sweep.follow(now)
 			}
 		case <-sweep.timer.C:
@@ -123,6 +124,14 @@ func clock() time.Time { return time.Now().Add(time.Duration(clockSkew.Load())) 
 
 // until is how long until t (a Redis-clock instant) by this instance's clock.
 func until(t time.Time) time.Duration { return t.Sub(clock()) }
+
+// dueIn is how long snapshot s had left by the Redis clock when it was taken.
+func dueIn(s *qrlogin.Session) time.Duration {
+	if s.AsOf.IsZero() {
+		return until(s.ExpiresAt)
+	}
+	return s.ExpiresAt.Sub(s.AsOf)
+}
 
 // sweep re-checks expiry every interval while this instance's clock is behind Redis's, as
 // measured by the Redis time each snapshot carries: the deadline timer then fires late by

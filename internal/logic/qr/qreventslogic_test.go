@@ -168,9 +168,12 @@ func TestQrEventsPushExpiryAtTheDeadline(t *testing.T) {
 
 // An instance whose clock is ahead of Redis's fires its deadline timer before Redis agrees
 // that the session expired. It must look again until Redis does, not give up: the sweep is
-// set out of reach here, so only the re-check can push the expiry.
+// set out of reach here, so only the re-check can push the expiry. It looks again when
+// Redis's clock says the deadline is due, not over and over (counted on a private Redis).
 func TestQrEventsPushExpiryWithTheInstanceClockAhead(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.Options{})
 	h := newHarness(t, func(c *config.Config) {
+		c.Redis.Addr = srv.Addr()
 		c.QRLogin.TTL = 1500 * time.Millisecond
 		c.QRLogin.ExpirySweep = time.Hour
 	})
@@ -178,11 +181,36 @@ func TestQrEventsPushExpiryWithTheInstanceClockAhead(t *testing.T) {
 	sess, browser := h.session(t)
 	s, _ := h.open(t, eventsPath(sess.ID), browser)
 	wantState(t, s.nextEvent(t), qrlogin.Pending)
+	before := scriptCalls(t, srv)
 	wantState(t, s.nextEvent(t), qrlogin.Expired) // within the stream's wait, 10 s
 	if time.Now().Before(sess.ExpiresAt) {
 		t.Fatalf("expired before the deadline %v by Redis's clock", sess.ExpiresAt)
 	}
+	// One look when this instance's timer fired (at once), one when Redis's clock said the
+	// deadline was due, and one spare for a millisecond's rounding.
+	if n := scriptCalls(t, srv) - before; n > 3 {
+		t.Fatalf("%d script calls to expire one session", n)
+	}
 	s.waitEnded(t)
+}
+
+// scriptCalls counts the script calls srv has run (every QR store call is one).
+func scriptCalls(t *testing.T, srv *redistest.Server) int64 {
+	t.Helper()
+	info, err := srv.Client(t).Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, line := range strings.Split(info, "\n") {
+		name, stats, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if name == "cmdstat_evalsha" || name == "cmdstat_eval" {
+			calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
+			v, _ := strconv.ParseInt(calls, 10, 64)
+			n += v
+		}
+	}
+	return n
 }
 
 // An instance whose clock is behind Redis's would fire its deadline timer late by as much
@@ -215,24 +243,7 @@ func TestQrEventsSweepOnlyWhileTheInstanceClockIsBehind(t *testing.T) {
 		c.Redis.Addr = srv.Addr()
 		c.QRLogin.ExpirySweep = sweep
 	})
-	rdb := srv.Client(t)
-	scripts := func() int64 { // script calls so far (every QR store call is one)
-		t.Helper()
-		info, err := rdb.Info(ctx, "commandstats").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n int64
-		for _, line := range strings.Split(info, "\n") {
-			name, stats, _ := strings.Cut(strings.TrimSpace(line), ":")
-			if name == "cmdstat_evalsha" || name == "cmdstat_eval" {
-				calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
-				v, _ := strconv.ParseInt(calls, 10, 64)
-				n += v
-			}
-		}
-		return n
-	}
+	scripts := func() int64 { return scriptCalls(t, srv) }
 
 	sess, browser := h.session(t)
 	s, _ := h.open(t, eventsPath(sess.ID), browser)
