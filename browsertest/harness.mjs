@@ -100,7 +100,7 @@ export function renderConfig(values) {
  * takes the template's default.
  */
 export function testConfig({
-  port, devPort, qrTTL, basePath, resumeCookiePath, ticketTTL, resumeTTL, maxStreamsPerUser = 1000, extra = '',
+  port, devPort, qrTTL, qrAutoExchange, basePath, resumeCookiePath, ticketTTL, resumeTTL, maxStreamsPerUser = 1000, extra = '',
 }) {
   return renderConfig({
     Name: 'sse-api-browsertest',
@@ -119,9 +119,11 @@ export function testConfig({
     AnonymousPerMinute: 10000,
     QRTTL: qrTTL,
     QRBasePath: basePath,
-    QRContent: `http://127.0.0.1:${port}/phone.html?id={id}`,
+    QRContent: `http://127.0.0.1:${port}/phone.html?id={id}&key={key}`,
     QRCreatePerMinute: 1000,
     QRMissesPerMinute: 1000,
+    QRScansPerMinute: 1000,
+    QRAutoExchange: qrAutoExchange,
     // The browsers send X-Forwarded-For (see newPage), so that the per-address limits count
     // this run's requests under an address of its own, not with other tests' 127.0.0.1 in a
     // shared Redis.

@@ -19,6 +19,24 @@ async function qrReady(page) {
   return page.locator('#session-id').textContent();
 }
 
+/** phoneOf reads the session id and scan key from the login page's link to the phone page. */
+async function phoneOf(page) {
+  const url = new URL(await page.locator('#phone-link').getAttribute('href'), page.url());
+  return { id: url.searchParams.get('id'), key: url.searchParams.get('key') };
+}
+
+/** scanAndConfirm plays the app over plain HTTP: scan with the QR's key, then confirm. */
+async function scanAndConfirm(svc, { id, key }, token) {
+  for (const [action, body] of [['scan', { key }], ['confirm', undefined]]) {
+    const resp = await fetch(`${svc.base}/v1/qr/sessions/${id}/${action}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: body && JSON.stringify(body),
+    });
+    assertEqual(resp.status, 200, `${action}: ${await resp.text()}`);
+  }
+}
+
 export default [
   {
     name: 'QR login end to end with a demo token, on the shipped config (embedded Redis)',
@@ -40,6 +58,9 @@ export default [
       const phone = await newPage(ctx, ctx.browser, { userAgent: PHONE_UA });
       await phone.goto(phoneURL.href);
       assertEqual(await phone.locator('#session').inputValue(), id, 'session id the phone page picked up');
+      const key = phoneURL.searchParams.get('key');
+      assert(/^[A-Za-z0-9_-]{22}$/.test(key || ''), `the phone link carries the scan key: ${phoneURL.search}`);
+      assertEqual(await phone.locator('#scan-key').inputValue(), key, 'scan key the phone page picked up');
 
       await phone.locator('#demo-user').fill('alice');
       await phone.getByRole('button', { name: 'Get a demo token' }).click();
@@ -61,6 +82,12 @@ export default [
 
       await phone.getByRole('button', { name: 'Confirm sign-in' }).click();
       await phone.locator('#result[data-state="confirmed"]').waitFor();
+      // The desktop asks before it signs in: whoever confirmed may not be its user.
+      await desktop.locator('#status[data-state="confirmed"]').waitFor();
+      assertEqual(await desktop.locator('#status').textContent(), 'Confirmed on the phone. Sign in as a***e?', 'desktop after the confirm');
+      assert(!(await desktop.locator('#signed-in').isVisible()), 'signed in before the question was answered');
+      await shot(desktop, 'qr-confirmed');
+      await desktop.getByRole('button', { name: 'Sign in as a***e' }).click();
       await desktop.locator('#signed-in[data-uid="alice"]').waitFor();
       assertEqual(await desktop.locator('#signed-in').textContent(), 'Signed in as alice', 'desktop after confirming');
       await desktop.locator('#status[data-stream="closed"]').waitFor();
@@ -94,6 +121,38 @@ export default [
       assert(await page.locator('#qr-image').getAttribute('src') !== firstImage, 'a new QR image after "New code"');
       assert(!(await page.locator('#new-code').isVisible()), '"New code" hidden while the new code is live');
       assertEqual(await openStreams(page), 1, 'EventSources open for the new session');
+    },
+  },
+  {
+    name: 'QR "Not me" cancels a sign-in confirmed by a stranger; AutoExchange signs in without asking',
+    slug: 'qr-not-me',
+    async run(ctx) {
+      const svc = await startInstance(ctx, 'ask', testConfig);
+      const page = await newPage(ctx, ctx.browser);
+      await page.goto(`${svc.base}/`);
+      await qrReady(page);
+      // Someone who saw the code scans and confirms it first.
+      await scanAndConfirm(svc, await phoneOf(page), await svc.token('mallory'));
+      await page.locator('#status[data-state="confirmed"]').waitFor();
+      assertEqual(await page.locator('#status').textContent(), 'Confirmed on the phone. Sign in as m***y?', 'the question');
+      await page.getByRole('button', { name: 'Not me' }).click();
+      await page.locator('#status[data-state="cancelled"]').waitFor();
+      assertEqual(await page.locator('#status').textContent(),
+        'Not you: the sign-in was cancelled, and this browser stays signed out.', 'status after "Not me"');
+      assert(!(await page.locator('#signed-in').isVisible()), 'signed in after "Not me"');
+      assert(await page.locator('#new-code').isVisible(), '"New code" is offered after "Not me"');
+      await page.locator('#status[data-stream="closed"]').waitFor();
+      assertEqual(await openStreams(page), 0, 'EventSources still open after "Not me"');
+      await shot(page, 'qr-not-me');
+
+      const auto = await startInstance(ctx, 'auto', (p) => testConfig({ ...p, qrAutoExchange: true }));
+      const autoPage = await newPage(ctx, ctx.browser);
+      await autoPage.goto(`${auto.base}/`);
+      await qrReady(autoPage);
+      await scanAndConfirm(auto, await phoneOf(autoPage), await auto.token('bob'));
+      await autoPage.locator('#signed-in[data-uid="bob"]').waitFor();
+      assertEqual(await autoPage.locator('#signed-in').textContent(), 'Signed in as bob', 'signed in without a question');
+      assert(!(await autoPage.locator('#ask').isVisible()), 'the question shown with AutoExchange');
     },
   },
 ];

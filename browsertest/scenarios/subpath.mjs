@@ -39,6 +39,7 @@ export default [
         'the phone explains that this server mints no demo tokens');
       await useToken(phone, await svc.token('bob'));
       assertEqual(await phone.locator('#session').inputValue(), id, 'session id the phone page picked up');
+      assert((await phone.locator('#scan-key').inputValue()).length === 22, 'the phone page picked up the scan key');
       await phone.getByRole('button', { name: 'Scan', exact: true }).click();
       await phone.locator('#result[data-state="scanned"]').waitFor();
       // The desktop's address as forwarded by the proxy chain (the test browsers claim one).

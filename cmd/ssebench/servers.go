@@ -72,7 +72,7 @@ func (b *bench) startAPI() (*server, error) {
 		MaxStreamsPerUser: 1000000, AnonymousPerMinute: 1000000000,
 		Heartbeat: o.heartbeat.String(), QueueSize: o.queue,
 		QRTTL: "10m", QRConfirmWindow: "5m", QRRetention: "10m",
-		QRCreatePerMinute: 1000000000, QRMissesPerMinute: 1000000000,
+		QRCreatePerMinute: 1000000000, QRMissesPerMinute: 1000000000, QRScansPerMinute: 1000000000,
 		Extra: strings.ReplaceAll(o.extra, `\n`, "\n"),
 	}
 	s := &server{kind: "sse-api"}

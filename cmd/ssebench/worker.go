@@ -109,10 +109,10 @@ type worker struct {
 }
 
 type qrSession struct {
-	target, id, cookie string
-	s                  *stream // nil when polling
-	confirmSent        atomic.Int64
-	known              atomic.Bool
+	target, id, key, cookie string
+	s                       *stream // nil when polling
+	confirmSent             atomic.Int64
+	known                   atomic.Bool
 }
 
 func runWorker() {
@@ -310,7 +310,10 @@ func (w *worker) httpClient(srcs []string) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
-var sessionIDRE = regexp.MustCompile(`"id":"([0-9a-f]+)"`)
+var (
+	sessionIDRE  = regexp.MustCompile(`"id":"([0-9a-f]+)"`)
+	sessionKeyRE = regexp.MustCompile(`"scanKey":"([A-Za-z0-9_-]+)"`)
+)
 
 // qr creates a session per browser, then opens its event stream or starts polling it.
 func (w *worker) qr(c workerCmd) {
@@ -382,11 +385,11 @@ func (w *worker) createSession(target string) (*qrSession, error) {
 	if resp.StatusCode != http.StatusCreated {
 		return nil, fmt.Errorf("create session: %d %s", resp.StatusCode, body)
 	}
-	m := sessionIDRE.FindSubmatch(body)
-	if m == nil {
-		return nil, fmt.Errorf("create session: no id in %s", body)
+	m, k := sessionIDRE.FindSubmatch(body), sessionKeyRE.FindSubmatch(body)
+	if m == nil || k == nil {
+		return nil, fmt.Errorf("create session: no id or scan key in %s", body)
 	}
-	sess := &qrSession{target: target, id: string(m[1])}
+	sess := &qrSession{target: target, id: string(m[1]), key: string(k[1])}
 	for _, ck := range resp.Cookies() {
 		if ck.Name == "qr_binding" {
 			sess.cookie = ck.Name + "=" + ck.Value
@@ -452,7 +455,7 @@ func (w *worker) confirm(c workerCmd) {
 		go func() {
 			defer wg.Done()
 			base := "http://" + sess.target + "/v1/qr/sessions/" + sess.id
-			if err := w.phone(base+"/scan", c.PhoneToken); err != nil {
+			if err := w.phone(base+"/scan", c.PhoneToken, `{"key":"`+sess.key+`"}`); err != nil {
 				w.confirmErrs.Add(1)
 				w.fail(err)
 				return
@@ -462,7 +465,7 @@ func (w *worker) confirm(c workerCmd) {
 			if sess.s != nil {
 				sess.s.confirmSent.Store(now)
 			}
-			if err := w.phone(base+"/confirm", c.PhoneToken); err != nil {
+			if err := w.phone(base+"/confirm", c.PhoneToken, ""); err != nil {
 				w.confirmErrs.Add(1)
 				w.fail(err)
 				return
@@ -473,17 +476,21 @@ func (w *worker) confirm(c workerCmd) {
 	wg.Wait()
 }
 
-func (w *worker) phone(url, token string) error {
-	req, _ := http.NewRequest(http.MethodPost, url, nil)
+// phone sends a phone's POST with token, and body as JSON when there is one.
+func (w *worker) phone(url, token, body string) error {
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return err
 	}
-	body, _ := io.ReadAll(resp.Body)
+	answer, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %d %s", url[strings.LastIndexByte(url, '/'):], resp.StatusCode, body)
+		return fmt.Errorf("%s: %d %s", url[strings.LastIndexByte(url, '/'):], resp.StatusCode, answer)
 	}
 	return nil
 }

@@ -82,7 +82,8 @@ type QRLoginConf struct {
 	TTL           time.Duration `json:",default=120s"`
 	ConfirmWindow time.Duration `json:",default=60s"`
 	Retention     time.Duration `json:",default=10m"`
-	// Content is what the QR code encodes; {id} stands for the session id. Empty means
+	// Content is what the QR code encodes; {id} stands for the session id and {key} for its
+	// scan key, which the phone must present to scan: both are required. Empty means
 	// DefaultQRContent (go-zero's default tags cannot hold '=').
 	Content string `json:",optional"`
 	// BasePath is where the session routes are as browsers see them (behind a proxy that
@@ -93,18 +94,41 @@ type QRLoginConf struct {
 	// lookups of unknown ids (guessing).
 	CreatePerMinute int `json:",default=20"`
 	MissesPerMinute int `json:",default=30"`
+	// ScansPerMinute bounds the scans of one app user: an account cannot sweep up codes.
+	ScansPerMinute int `json:",default=10"`
+	// AutoExchange lets the shipped login page sign in as soon as the phone confirms. Off,
+	// the page first asks "Sign in as a***e?", so a browser is not signed in to an account
+	// that is not its user's (someone who saw the code and confirmed it first).
+	AutoExchange bool `json:",optional"`
+	// ExpirySweep is how often an open session stream asks Redis whether its session has
+	// expired, besides the timer at the deadline, while this instance's clock is behind
+	// Redis's: that timer runs on this instance's clock and would push the expiry late by as
+	// much. Zero or less means the default (see Sweep): the sweep cannot be turned off.
+	ExpirySweep time.Duration `json:",default=5s"`
+}
+
+// DefaultQRExpirySweep is QRLogin.ExpirySweep when it is not set.
+const DefaultQRExpirySweep = 5 * time.Second
+
+// Sweep is the interval of the expiry sweep: ExpirySweep, or the default when it is not
+// positive (a config built in code has no defaults).
+func (q QRLoginConf) Sweep() time.Duration {
+	if q.ExpirySweep <= 0 {
+		return DefaultQRExpirySweep
+	}
+	return q.ExpirySweep
 }
 
 // DefaultQRContent is what a QR code encodes when QRLogin.Content is not set.
-const DefaultQRContent = "sseapi://qr-login?id={id}"
+const DefaultQRContent = "sseapi://qr-login?id={id}&key={key}"
 
-// ContentFor is what the QR code of session id encodes.
-func (q QRLoginConf) ContentFor(id string) string {
+// ContentFor is what the QR code of session id with scan key key encodes.
+func (q QRLoginConf) ContentFor(id, key string) string {
 	tpl := q.Content
 	if tpl == "" {
 		tpl = DefaultQRContent
 	}
-	return strings.ReplaceAll(tpl, "{id}", id)
+	return strings.NewReplacer("{id}", id, "{key}", key).Replace(tpl)
 }
 
 // DemoConf is the demo-only token mint behind the pages' "get a demo token" buttons.
@@ -185,8 +209,8 @@ func (c Config) Validate() error {
 			return errors.New("CorsOrigins: list the origins; * cannot carry credentials")
 		}
 	}
-	if c.QRLogin.Content != "" && !strings.Contains(c.QRLogin.Content, "{id}") {
-		return errors.New("QRLogin.Content must contain {id}")
+	if q := c.QRLogin.Content; q != "" && (!strings.Contains(q, "{id}") || !strings.Contains(q, "{key}")) {
+		return errors.New("QRLogin.Content must contain {id} and {key}: a phone scans only with the key of the QR")
 	}
 	if err := c.Demo.validate(c.Redis); err != nil {
 		return err

@@ -24,7 +24,7 @@ func TestValidateAcceptsWhatWorks(t *testing.T) {
 	cases := map[string]func(*Config){
 		"the minimum":                func(*Config) {},
 		"CORS origins listed":        func(c *Config) { c.CorsOrigins = []string{"https://a.example", "http://localhost:3000"} },
-		"QR content with {id}":       func(c *Config) { c.QRLogin.Content = "https://app.example/qr?id={id}" },
+		"QR content, {id} and {key}": func(c *Config) { c.QRLogin.Content = "https://app.example/qr/{key}?id={id}" },
 		"demo on the embedded Redis": func(c *Config) { c.Demo = DemoConf{Enabled: true, TokenTTL: time.Minute} },
 		"demo users":                 func(c *Config) { c.Demo = DemoConf{Enabled: true, Users: []string{"a.b-c_9"}, TokenTTL: time.Minute} },
 		"demo off with a real Redis": func(c *Config) { c.Redis.Addr = "127.0.0.1:6379"; c.Demo.TokenTTL = 0 },
@@ -56,8 +56,9 @@ func TestValidateRefuses(t *testing.T) {
 		{"go-zero's request log", func(c *Config) { c.Middlewares.Log = true }, "Middlewares.Log"},
 		{"CORS *", func(c *Config) { c.CorsOrigins = []string{"*"} }, "CorsOrigins"},
 		{"CORS * among origins", func(c *Config) { c.CorsOrigins = []string{"https://a.example", "*"} }, "CorsOrigins"},
-		{"QR content without {id}", func(c *Config) { c.QRLogin.Content = "https://app.example/qr" }, "QRLogin.Content"},
-		{"QR content with {ID}", func(c *Config) { c.QRLogin.Content = "https://app.example/qr?id={ID}" }, "QRLogin.Content"},
+		{"QR content without {id}", func(c *Config) { c.QRLogin.Content = "https://app.example/qr?key={key}" }, "QRLogin.Content"},
+		{"QR content with {ID}", func(c *Config) { c.QRLogin.Content = "https://app.example/qr?id={ID}&key={key}" }, "QRLogin.Content"},
+		{"QR content without {key}", func(c *Config) { c.QRLogin.Content = "https://app.example/qr?id={id}" }, "{key}"},
 		{"demo with Redis.Addr", func(c *Config) {
 			c.Demo = DemoConf{Enabled: true, TokenTTL: time.Minute}
 			c.Redis.Addr = "10.0.0.1:6379"
@@ -123,8 +124,10 @@ func TestShippedConfigLoadsAndValidates(t *testing.T) {
 		t.Error("the shipped config has no demo mint")
 	case c.Port != 8888 || c.Stream.MaxPayload != 65536 || c.Stream.WriteTimeout != 10*time.Second:
 		t.Errorf("port %d, MaxPayload %d, WriteTimeout %v", c.Port, c.Stream.MaxPayload, c.Stream.WriteTimeout)
-	case c.QRLogin.ContentFor("abc") != "http://localhost:8888/phone.html?id=abc":
-		t.Errorf("QR content %q", c.QRLogin.ContentFor("abc"))
+	case c.QRLogin.ContentFor("abc", "k-_1") != "http://localhost:8888/phone.html?id=abc&key=k-_1":
+		t.Errorf("QR content %q", c.QRLogin.ContentFor("abc", "k-_1"))
+	case c.QRLogin.AutoExchange:
+		t.Error("the shipped config exchanges without asking the browser's user")
 	}
 }
 
@@ -157,11 +160,18 @@ func TestDefaultsFillWhatTheFileLeavesOut(t *testing.T) {
 	if c.Auth.TicketTTL != time.Minute || c.Auth.ResumeTTL != 10*time.Minute || c.Stream.QueueSize != 256 ||
 		c.Stream.HistorySize != 1000 || c.Stream.MaxPayload != 65536 || c.Limits.MaxTopicsPerStream != 16 ||
 		c.QRLogin.BasePath != "/v1/qr/sessions" || c.Demo.Enabled || !c.Redis.Embedded() ||
-		c.Stream.DrainWindow != 3*time.Second || c.Stream.RefusalRetry != 5*time.Second {
+		c.Stream.DrainWindow != 3*time.Second || c.Stream.RefusalRetry != 5*time.Second ||
+		c.QRLogin.ScansPerMinute != 10 || c.QRLogin.AutoExchange || c.QRLogin.ExpirySweep != 5*time.Second {
 		t.Errorf("defaults: %+v %+v %+v %+v", c.Auth, c.Stream, c.Limits, c.QRLogin)
 	}
-	if c.QRLogin.ContentFor("abc") != "sseapi://qr-login?id=abc" {
-		t.Errorf("default QR content %q", c.QRLogin.ContentFor("abc"))
+	if c.QRLogin.ContentFor("abc", "k-_1") != "sseapi://qr-login?id=abc&key=k-_1" {
+		t.Errorf("default QR content %q", c.QRLogin.ContentFor("abc", "k-_1"))
+	}
+	// The expiry sweep cannot be turned off, not even by a config built in code.
+	for set, want := range map[time.Duration]time.Duration{0: 5 * time.Second, -time.Second: 5 * time.Second, time.Second: time.Second} {
+		if got := (QRLoginConf{ExpirySweep: set}).Sweep(); got != want {
+			t.Errorf("Sweep() with ExpirySweep %v = %v, want %v", set, got, want)
+		}
 	}
 
 	// And a refusal of Validate's stops loading the same way.

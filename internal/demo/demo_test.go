@@ -149,7 +149,7 @@ func TestDemoIsOffByDefaultAndOnInTheShippedConfig(t *testing.T) {
 	if err := shipped.Validate(); err != nil {
 		t.Errorf("shipped config: %v", err)
 	}
-	if got := shipped.QRLogin.ContentFor("ID"); !strings.HasSuffix(got, "/phone.html?id=ID") {
+	if got := shipped.QRLogin.ContentFor("ID", "KEY"); !strings.HasSuffix(got, "/phone.html?id=ID&key=KEY") {
 		t.Errorf("shipped QR content %q does not open the phone simulator", got)
 	}
 }

@@ -54,6 +54,7 @@ func withDefaults(t *testing.T, s settings) settings {
 	// QR limits are counted per address in the shared Redis.
 	def(&s.QRCreatePerMinute, 100000)
 	def(&s.QRMissesPerMinute, 100000)
+	def(&s.QRScansPerMinute, 100000) // and per user, and the tests' users have common names
 	return s
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -34,7 +35,16 @@ func (b *browser) do(method, url string, header http.Header) (int, map[string]an
 
 func doJSON(t *testing.T, client *http.Client, method, url string, headers ...http.Header) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, nil)
+	return sendJSON(t, client, method, url, "", headers...)
+}
+
+// sendJSON is doJSON with a request body, sent as JSON when there is one.
+func sendJSON(t *testing.T, client *http.Client, method, url, body string, headers ...http.Header) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for _, h := range headers {
 		for k, v := range h {
 			req.Header[k] = v
@@ -53,11 +63,14 @@ func doJSON(t *testing.T, client *http.Client, method, url string, headers ...ht
 	return resp.StatusCode, out
 }
 
-// qrSession is a session created by a browser.
+// qrSession is a session created by a browser. key is the scan key its QR carries.
 type qrSession struct {
-	id, base string
-	owner    *browser
+	id, key, base string
+	owner         *browser
+	created       map[string]any // the create answer
 }
+
+var scanKey = regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`) // 128 bits, base64url
 
 func createSession(t *testing.T, a *instance, b *browser) qrSession {
 	t.Helper()
@@ -65,20 +78,33 @@ func createSession(t *testing.T, a *instance, b *browser) qrSession {
 	if status != http.StatusCreated {
 		t.Fatalf("create: %d %v", status, out)
 	}
-	id := out["id"].(string)
-	if out["eventsUrl"] != "/v1/qr/sessions/"+id+"/events" || !strings.Contains(out["content"].(string), id) {
+	id, _ := out["id"].(string)
+	key, _ := out["scanKey"].(string)
+	// The QR carries the id and the scan key (QRLogin.Content is the default here).
+	if out["eventsUrl"] != "/v1/qr/sessions/"+id+"/events" || !scanKey.MatchString(key) ||
+		out["content"] != "sseapi://qr-login?id="+id+"&key="+key {
 		t.Fatalf("create answer %v", out)
 	}
-	return qrSession{id: id, base: a.Base + "/v1/qr/sessions/" + id, owner: b}
+	return qrSession{id: id, key: key, base: a.Base + "/v1/qr/sessions/" + id, owner: b, created: out}
 }
 
+// phone calls a phone route; a scan sends the key of the QR, as a phone that read it does.
 func (s qrSession) phone(t *testing.T, action, tok string) (int, map[string]any) {
+	t.Helper()
+	body := ""
+	if action == "scan" {
+		body = `{"key":"` + s.key + `"}`
+	}
+	return s.phoneWith(t, action, tok, body)
+}
+
+func (s qrSession) phoneWith(t *testing.T, action, tok, body string) (int, map[string]any) {
 	t.Helper()
 	h := http.Header{}
 	if tok != "" {
 		h.Set("Authorization", "Bearer "+tok)
 	}
-	return doJSON(t, http.DefaultClient, http.MethodPost, s.base+"/"+action, h)
+	return sendJSON(t, http.DefaultClient, http.MethodPost, s.base+"/"+action, body, h)
 }
 
 func (s qrSession) events(t *testing.T, b *browser, header http.Header) *stream {
@@ -127,6 +153,7 @@ func TestQRSessionIsBoundToItsBrowser(t *testing.T) {
 	}
 	for _, c := range []struct{ method, path string }{
 		{http.MethodGet, ""}, {http.MethodGet, "/events"}, {http.MethodPost, "/exchange"}, {http.MethodDelete, ""},
+		{http.MethodGet, "/image.png"}, // it shows the scan key
 	} {
 		status, out := other.do(c.method, s.base+c.path, nil)
 		if status != http.StatusForbidden || out["code"] != "forbidden" {
@@ -167,7 +194,14 @@ func TestQRStreamShowsEveryStepThenClosesAndNeverCarriesTheToken(t *testing.T) {
 	if status, _ := s.phone(t, "confirm", alice); status != http.StatusOK {
 		t.Fatal("confirm refused")
 	}
-	expectState(t, ev.next(t), "confirmed")
+	// The browser learns whom it would be signed in as, on the stream and in the snapshot,
+	// before it exchanges.
+	if confirmed := expectState(t, ev.next(t), "confirmed"); confirmed["hint"] != "a***e" || len(confirmed) != 2 {
+		t.Fatalf("confirmed data %v: want the state and the masked hint", confirmed)
+	}
+	if status, snap := b.do(http.MethodGet, s.base, nil); status != http.StatusOK || snap["state"] != "confirmed" || snap["hint"] != "a***e" {
+		t.Fatalf("snapshot after the confirm: %d %v", status, snap)
+	}
 	status, out := b.do(http.MethodPost, s.base+"/exchange", nil)
 	if status != http.StatusOK {
 		t.Fatalf("exchange: %d %v", status, out)
@@ -405,4 +439,113 @@ func jwtClaims(t *testing.T, tok string) map[string]any {
 		t.Fatal(err)
 	}
 	return claims
+}
+
+// The scan must present the key the QR carries: the session id alone (it is in the
+// browser's URLs, cookie paths and logs) scans nothing, and every wrong or missing key gets
+// exactly the answer of an unknown id, whatever the session's state.
+func TestQRScanNeedsTheKeyOfTheQR(t *testing.T) {
+	a := start(t, settings{})
+	b := newBrowser(t)
+	s := createSession(t, a, b)
+	other := createSession(t, a, newBrowser(t))
+	ev := mustStream(t, s.events(t, b, nil))
+	expectState(t, ev.next(t), "pending")
+	mallory := phoneToken(t, "mallory")
+	unknown := qrSession{id: strings.Repeat("ab", 16), base: a.Base + "/v1/qr/sessions/" + strings.Repeat("ab", 16)}
+	_, unknownAnswer := unknown.phoneWith(t, "scan", mallory, `{"key":"`+s.key+`"}`)
+	if unknownAnswer["code"] != "not_found" {
+		t.Fatalf("scan of an unknown id: %v", unknownAnswer)
+	}
+	wrong := map[string]string{
+		"no body":           "",
+		"an empty object":   `{}`,
+		"an empty key":      `{"key":""}`,
+		"another QR's key":  `{"key":"` + other.key + `"}`,
+		"a made-up key":     `{"key":"AAAAAAAAAAAAAAAAAAAAAA"}`,
+		"the id as the key": `{"key":"` + s.id + `"}`,
+		"the key cut short": `{"key":"` + s.key[:21] + `"}`,
+	}
+	refused := func(when string) {
+		t.Helper()
+		for name, body := range wrong {
+			status, out := s.phoneWith(t, "scan", mallory, body)
+			if status != http.StatusNotFound || !reflect.DeepEqual(out, unknownAnswer) {
+				t.Fatalf("%s: scan with %s: %d %v, want the unknown id's 404 %v", when, name, status, out, unknownAnswer)
+			}
+		}
+		// The key in the query string, where logs would keep it, does not count either.
+		if status, _ := s.phoneWith(t, "scan?key="+s.key, mallory, ""); status != http.StatusNotFound {
+			t.Fatalf("%s: scan with the key in the URL: %d", when, status)
+		}
+	}
+	refused("pending")
+	if status, snap := b.do(http.MethodGet, s.base, nil); status != http.StatusOK || snap["state"] != "pending" {
+		t.Fatalf("after scans without the key: %d %v", status, snap)
+	}
+	if status, out := s.phone(t, "scan", phoneToken(t, "alice")); status != http.StatusOK {
+		t.Fatalf("scan with the QR's key: %d %v", status, out)
+	}
+	expectState(t, ev.next(t), "scanned") // the first event since: nothing came of the refused scans
+	refused("scanned")                    // not 409, which would tell the state
+	if status, _ := s.phone(t, "scan", mallory); status != http.StatusConflict {
+		t.Fatalf("second scan with the key: %d, want 409", status)
+	}
+}
+
+// Each app user scans at most QRLogin.ScansPerMinute codes a minute, refused scans counted:
+// one account can neither sweep up codes nor try keys without end.
+func TestQRScansAreRateLimitedPerUser(t *testing.T) {
+	a := start(t, settings{QRScansPerMinute: 2})
+	uid := redistest.Name("scanner-") // limits are counted in the shared Redis
+	tok := phoneToken(t, uid)
+	first, second, third := createSession(t, a, newBrowser(t)), createSession(t, a, newBrowser(t)), createSession(t, a, newBrowser(t))
+	if status, _ := first.phone(t, "scan", tok); status != http.StatusOK {
+		t.Fatalf("first scan: %d", status)
+	}
+	if status, _ := second.phoneWith(t, "scan", tok, `{"key":"AAAAAAAAAAAAAAAAAAAAAA"}`); status != http.StatusNotFound {
+		t.Fatalf("scan with a wrong key: %d", status)
+	}
+	status, out := third.phone(t, "scan", tok)
+	if status != http.StatusTooManyRequests || out["code"] != "rate_limited" || out["message"] == nil {
+		t.Fatalf("third scan in the minute: %d %v, want 429 rate_limited", status, out)
+	}
+	// Another user is not held back, and the refused scan left the session as it was.
+	if status, out := third.phone(t, "scan", phoneToken(t, redistest.Name("other-"))); status != http.StatusOK {
+		t.Fatalf("scan by another user: %d %v", status, out)
+	}
+}
+
+// The QR image shows the scan key, so only the creating browser gets it; the create answer
+// says whether the page may exchange without asking its user (off unless configured).
+func TestQRImageAndCreateAnswer(t *testing.T) {
+	a := start(t, settings{})
+	b := newBrowser(t)
+	s := createSession(t, a, b)
+	if s.created["autoExchange"] != false {
+		t.Fatalf("create answer %v: autoExchange must be false by default", s.created)
+	}
+	resp, err := b.client.Get(s.base + "/image.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	png, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" ||
+		!strings.HasPrefix(string(png), "\x89PNG") || resp.Header.Get("Cache-Control") != "private, no-store" {
+		t.Fatalf("image for its browser: %d %q %q %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"), len(png))
+	}
+	for name, header := range map[string]http.Header{"no cookie": nil, "a forged cookie": {"Cookie": {"qr_binding=forged"}}} {
+		if status, out := doJSON(t, http.DefaultClient, http.MethodGet, s.base+"/image.png", header); status != http.StatusForbidden || out["code"] != "forbidden" {
+			t.Fatalf("image with %s: %d %v", name, status, out)
+		}
+	}
+	if status, _ := doJSON(t, http.DefaultClient, http.MethodGet, a.Base+"/v1/qr/sessions/"+strings.Repeat("0", 32)+"/image.png"); status != http.StatusNotFound {
+		t.Fatalf("image of an unknown id: %d", status)
+	}
+
+	auto := start(t, settings{QRAutoExchange: true})
+	if s := createSession(t, auto, newBrowser(t)); s.created["autoExchange"] != true {
+		t.Fatalf("create answer %v with QRLogin.AutoExchange: want autoExchange true", s.created)
+	}
 }

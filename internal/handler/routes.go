@@ -57,7 +57,7 @@ func RegisterHandlers(server *rest.Server, serverCtx *svc.ServiceContext) {
 				Handler: qr.ExchangeSessionHandler(serverCtx),
 			},
 			{
-				// The QR image of a session
+				// The QR image of a session (browser cookie): it shows the scan key
 				Method:  http.MethodGet,
 				Path:    "/sessions/:id/image.png",
 				Handler: qr.SessionImageHandler(serverCtx),
@@ -97,7 +97,7 @@ func RegisterHandlers(server *rest.Server, serverCtx *svc.ServiceContext) {
 					Handler: qr.ConfirmSessionHandler(serverCtx),
 				},
 				{
-					// The app scanned the code: shows where the login request comes from
+					// The app scanned the code (body: the QR's scan key): shows where the login request comes from
 					Method:  http.MethodPost,
 					Path:    "/sessions/:id/scan",
 					Handler: qr.ScanSessionHandler(serverCtx),

@@ -71,8 +71,8 @@ local function qr_settle(s, now)
   end
 end
 
--- qr_same compares two digests without stopping at the first difference. The digests are of
--- secrets, so an early exit would leak little anyway; this keeps the comparison uninteresting.
+-- qr_same compares two digests, or two scan keys, without stopping at the first difference.
+-- An early exit would leak little anyway; this keeps the comparison uninteresting.
 -- It counts differing bytes rather than using the `bit` library, which the embedded
 -- development Redis (miniredis) does not have.
 local function qr_same(a, b)
@@ -88,7 +88,8 @@ local function qr_same(a, b)
   return diff == 0
 end
 
--- qr_reply answers with an outcome and the session as it now is.
+-- qr_reply answers with an outcome, the session as it now is, and the Redis clock (ms), so
+-- a caller can tell how its own clock stands against the one that judges deadlines.
 local function qr_reply(outcome)
-  return { outcome, redis.call('HGETALL', qr_key) }
+  return { outcome, redis.call('HGETALL', qr_key), qr_now() }
 end

@@ -19,5 +19,8 @@ end
 if s.state ~= 'scanned' then
   return qr_reply('conflict')
 end
-qr_move(s, 'confirmed', '{"state":"confirmed"}', qr_deadline(s) - now + qr_retention)
+-- The hint again: the browser is about to be signed in as this account, and shows whom
+-- before it exchanges, so a stranger who confirmed first does not pass unnoticed.
+qr_move(s, 'confirmed', '{"state":"confirmed","hint":' .. cjson.encode(s.hint) .. '}',
+  qr_deadline(s) - now + qr_retention)
 return qr_reply('ok')

@@ -19,7 +19,7 @@ func TestTransitionsAppendEventsInOrder(t *testing.T) {
 	uid := newUID()
 	steps := []func() (*Session, error){
 		func() (*Session, error) { return st.Get(ctx, sess.ID) },
-		func() (*Session, error) { return st.Scan(ctx, sess.ID, uid, "u***r") },
+		func() (*Session, error) { return st.Scan(ctx, sess.ID, sess.ScanKey, uid, "u***r") },
 		func() (*Session, error) { return st.Confirm(ctx, sess.ID, uid) },
 		func() (*Session, error) { _, s, err := st.Consume(ctx, sess.ID, secret); return s, err },
 	}
@@ -59,7 +59,7 @@ func TestTransitionsAppendEventsInOrder(t *testing.T) {
 		if data["state"] != e.Name {
 			t.Fatalf("event %s data state = %v", e.Name, data["state"])
 		}
-		for _, secretish := range []string{uid, secret, secretDigest(secret), "eyJ"} {
+		for _, secretish := range []string{uid, secret, secretDigest(secret), sess.ScanKey, "eyJ"} {
 			if strings.Contains(e.Data, secretish) {
 				t.Fatalf("event %s data %q leaks %q", e.Name, e.Data, secretish)
 			}
@@ -72,6 +72,10 @@ func TestTransitionsAppendEventsInOrder(t *testing.T) {
 	_ = json.Unmarshal([]byte(evs[1].Data), &scannedData)
 	if scannedData.Hint != "u***r" || scannedData.ExpiresAt == 0 {
 		t.Fatalf("scanned data = %s, want the hint and the deadline", evs[1].Data)
+	}
+	// The confirmed state shows the browser whom it is about to be signed in as.
+	if evs[2].Data != `{"state":"confirmed","hint":"u***r"}` {
+		t.Fatalf("confirmed data = %s, want the state and the hint", evs[2].Data)
 	}
 }
 
@@ -86,7 +90,7 @@ func TestTransitionsAreAnnounced(t *testing.T) {
 		t.Fatal(err)
 	}
 	uid := newUID()
-	if _, err := st.Scan(ctx, sess.ID, uid, "u***r"); err != nil {
+	if _, err := st.Scan(ctx, sess.ID, sess.ScanKey, uid, "u***r"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Confirm(ctx, sess.ID, uid); err != nil {

@@ -47,7 +47,7 @@ func TestExpiredSessionRefusesWhileKeyExists(t *testing.T) {
 			t.Fatalf("state moved before anyone looked: %s", s)
 		}
 		uid := newUID()
-		_, err := st.Scan(ctx, sess.ID, uid, "u***r")
+		_, err := st.Scan(ctx, sess.ID, sess.ScanKey, uid, "u***r")
 		wantErr(t, "Scan", err, ErrGone)
 		if s := rawState(t, rdb, sess.ID); s != Expired {
 			t.Fatalf("state after a late Scan = %s, want expired", s)
@@ -165,7 +165,7 @@ func TestKeysLiveUntilDeadlinePlusRetention(t *testing.T) {
 	between(sessionKey(sess.ID), 85*time.Second, 90*time.Second)
 	between(publish.StreamKey(topic), 85*time.Second, 90*time.Second)
 
-	if _, err := st.Scan(ctx, sess.ID, newUID(), "u***r"); err != nil {
+	if _, err := st.Scan(ctx, sess.ID, sess.ScanKey, newUID(), "u***r"); err != nil {
 		t.Fatal(err)
 	}
 	between(sessionKey(sess.ID), 45*time.Second, 50*time.Second)
@@ -176,4 +176,25 @@ func TestKeysLiveUntilDeadlinePlusRetention(t *testing.T) {
 	}
 	between(sessionKey(sess.ID), 25*time.Second, 30*time.Second)
 	between(publish.StreamKey(topic), 25*time.Second, 30*time.Second)
+}
+
+// Every snapshot says what the Redis clock read when it was taken, so that a caller timing
+// deadlines on its own clock can tell how far off that clock is.
+func TestSnapshotsCarryTheRedisClock(t *testing.T) {
+	st, rdb := newTestStore(t, Config{})
+	before := redisNow(t, rdb).Truncate(time.Millisecond)
+	sess, _ := create(t, st, rdb)
+	got, err := st.Get(ctx, sess.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := redisNow(t, rdb)
+	for name, asOf := range map[string]time.Time{"Create": sess.AsOf, "Get": got.AsOf} {
+		if asOf.Before(before) || asOf.After(after) {
+			t.Fatalf("%s: AsOf %v not between %v and %v by the Redis clock", name, asOf, before, after)
+		}
+	}
+	if got.AsOf.Before(sess.AsOf) {
+		t.Fatalf("Get's AsOf %v before Create's %v", got.AsOf, sess.AsOf)
+	}
 }

@@ -47,7 +47,7 @@ func scanned(t *testing.T, st *Store, rdb redis.UniversalClient) (*Session, stri
 	t.Helper()
 	sess, secret := create(t, st, rdb)
 	uid := newUID()
-	sess, err := st.Scan(ctx, sess.ID, uid, "u***r")
+	sess, err := st.Scan(ctx, sess.ID, sess.ScanKey, uid, "u***r")
 	if err != nil {
 		t.Fatalf("Scan: %v", err)
 	}

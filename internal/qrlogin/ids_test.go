@@ -55,7 +55,7 @@ func TestClientChosenIDIsNotFound(t *testing.T) {
 		wantErr(t, "Get", err, ErrNotFound)
 		_, err = st.Expire(ctx, id)
 		wantErr(t, "Expire", err, ErrNotFound)
-		_, err = st.Scan(ctx, id, uid, "u***r")
+		_, err = st.Scan(ctx, id, newScanKey(), uid, "u***r")
 		wantErr(t, "Scan", err, ErrNotFound)
 		_, err = st.Confirm(ctx, id, uid)
 		wantErr(t, "Confirm", err, ErrNotFound)

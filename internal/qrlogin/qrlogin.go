@@ -9,13 +9,15 @@
 //
 //	st := qrlogin.NewStore(rdb, qrlogin.Config{})
 //	sess, secret, _ := st.Create(ctx, qrlogin.Requester{IP: ip, UserAgent: ua}) // secret -> HttpOnly cookie
-//	st.Scan(ctx, sess.ID, uid, "a***e")                                          // phone, after checking its app token
+//	content := "sseapi://qr-login?id=" + sess.ID + "&key=" + sess.ScanKey         // what the QR shows
+//	st.Scan(ctx, sess.ID, key, uid, "a***e")                                     // phone: the key it read, after checking its app token
 //	st.Confirm(ctx, sess.ID, uid)
 //	uid, _, err := st.Consume(ctx, sess.ID, secret)                              // browser: now issue its login
 //
 // Errors, in order of precedence (the first that applies wins):
 //
-//	ErrNotFound   no such session (or an id the server could not have made)
+//	ErrNotFound   no such session (or an id the server could not have made); for Scan also
+//	              a wrong scan key, checked before anything else: the id alone names nothing
 //	ErrForbidden  browser calls (CancelByBrowser, Consume) with the wrong secret: checked
 //	              before the state, so knowing the id reveals nothing but existence
 //	ErrGone       the session has ended or its deadline has passed
@@ -108,11 +110,18 @@ type Session struct {
 	Requester     Requester
 	// ScannedBy is the uid of the user who scanned. It never goes into an event.
 	ScannedBy string
-	// Hint is the masked name shown to the browser after the scan.
+	// Hint is the masked name shown to the browser after the scan and after the confirm.
 	Hint string
+	// ScanKey goes into the QR beside the id: presenting it proves that the phone saw the
+	// code, where the id alone travels in the browser's URLs, cookie paths and logs. It is no
+	// secret from the browser, whose screen shows it; it never goes into an event.
+	ScanKey string
 	// Pos is the id of the topic event that announced State: a stream resuming after Pos
 	// misses nothing that happened after this snapshot.
 	Pos string
+	// AsOf is the Redis clock when the snapshot was taken: the clock that judges the
+	// deadlines, for a caller that times them on its own.
+	AsOf time.Time
 
 	secretSHA256 string // hex; only VerifyBrowser reads it
 }

@@ -32,6 +32,25 @@ func ValidID(id string) bool {
 	return true
 }
 
+// scanKeyBytes gives scan keys 128 bits: the QR proves that whoever scans it saw the code,
+// and a key that could be guessed would prove nothing.
+const scanKeyBytes = 16
+
+// newScanKey returns a fresh scan key: 22 base64url characters from crypto/rand, safe in a
+// URL's query as it is.
+func newScanKey() string {
+	b := make([]byte, scanKeyBytes)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// validScanKey reports whether key has the form of a key newScanKey makes; others cannot
+// match, so they are refused without asking Redis.
+func validScanKey(key string) bool {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(key)
+	return err == nil && len(b) == scanKeyBytes
+}
+
 // newSecret returns the browser's binding secret (256 bits, base64url, cookie-safe) and the
 // digest that is stored in its place: a dump of Redis, its slow log or MONITOR never shows
 // a usable secret, because the secret itself is never sent to Redis.

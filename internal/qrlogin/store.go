@@ -72,21 +72,21 @@ func NewStore(rdb redis.UniversalClient, cfg Config) *Store {
 // Create starts a pending session for the browser described by req and announces it on the
 // session's topic. It returns the session and the browser's secret: hand the secret to that
 // browser only (an HttpOnly cookie), never put it in the QR; it is not stored and cannot be
-// recovered.
+// recovered. The session's ScanKey goes into the QR beside its id.
 func (s *Store) Create(ctx context.Context, req Requester) (*Session, string, error) {
 	id := newID()
 	secret, digest := newSecret()
-	outcome, fields, err := s.run(ctx, createScript, id,
-		s.cfg.TTL.Milliseconds(), digest, clip(req.IP, maxIPLen), clip(req.UserAgent, maxUALen))
+	r, err := s.run(ctx, createScript, id,
+		s.cfg.TTL.Milliseconds(), digest, clip(req.IP, maxIPLen), clip(req.UserAgent, maxUALen), newScanKey())
 	if err != nil {
 		return nil, "", err
 	}
-	if outcome == "exists" {
+	if r.outcome == "exists" {
 		// 128 random bits do not collide; if they did, the random source is broken and
 		// retrying would only hide it.
 		return nil, "", fmt.Errorf("qrlogin: fresh id %s already in use", id)
 	}
-	sess, err := s.result(id, outcome, fields)
+	sess, err := s.result(id, r)
 	if err != nil {
 		return nil, "", err
 	}
@@ -110,17 +110,22 @@ func (s *Store) Expire(ctx context.Context, id string) (*Session, error) {
 }
 
 // Scan records that the user uid scanned the QR (pending -> scanned) and starts the confirm
-// window. hint is what the browser is shown of that user (e.g. "a***e"); uid itself stays in
-// Redis and in the returned session, for the phone's confirmation screen. Call it only with
-// the uid of a verified app token.
-func (s *Store) Scan(ctx context.Context, id, uid, hint string) (*Session, error) {
+// window. key is the scan key read from the QR: without the right one the session is
+// ErrNotFound, as if the id named nothing, so the id alone (it is in the browser's URLs)
+// neither scans a session nor tells anything about it. hint is what the browser is shown of
+// that user (e.g. "a***e"); uid itself stays in Redis and in the returned session, for the
+// phone's confirmation screen. Call it only with the uid of a verified app token.
+func (s *Store) Scan(ctx context.Context, id, key, uid, hint string) (*Session, error) {
 	if uid == "" {
 		return nil, ErrForbidden
 	}
 	if !validHint(hint, uid) {
 		return nil, ErrInvalidHint
 	}
-	return s.transition(ctx, scanScript, id, uid, hint, s.cfg.ConfirmWindow.Milliseconds())
+	if !validScanKey(key) {
+		return nil, ErrNotFound
+	}
+	return s.transition(ctx, scanScript, id, key, uid, hint, s.cfg.ConfirmWindow.Milliseconds())
 }
 
 // Confirm records the scanning user's consent (scanned -> confirmed).
@@ -161,40 +166,57 @@ func (s *Store) transition(ctx context.Context, script *redis.Script, id string,
 	if !ValidID(id) {
 		return nil, ErrNotFound
 	}
-	outcome, fields, err := s.run(ctx, script, id, args...)
+	r, err := s.run(ctx, script, id, args...)
 	if err != nil {
 		return nil, err
 	}
-	return s.result(id, outcome, fields)
+	return s.result(id, r)
 }
 
-// run calls script with the keys and leading arguments common.lua expects, and returns the
-// script's outcome and the session's fields as they are after it.
-func (s *Store) run(ctx context.Context, script *redis.Script, id string, args ...any) (string, map[string]string, error) {
+// reply is what a script answers: its outcome, the session's fields as they are after it,
+// and the Redis clock when it ran (zero when it did not say).
+type reply struct {
+	outcome string
+	fields  map[string]string
+	asOf    time.Time
+}
+
+// run calls script with the keys and leading arguments common.lua expects.
+func (s *Store) run(ctx context.Context, script *redis.Script, id string, args ...any) (reply, error) {
 	topic := Topic(id)
 	keys := []string{sessionKey(id), publish.StreamKey(topic), publish.MetaKey(topic)}
 	argv := append([]any{publish.Channel(topic), s.announce, s.cfg.Retention.Milliseconds()}, args...)
-	reply, err := script.Run(ctx, s.rdb, keys, argv...).Slice()
+	raw, err := script.Run(ctx, s.rdb, keys, argv...).Slice()
 	if err != nil {
-		return "", nil, fmt.Errorf("qrlogin %s: %w", id, err)
+		return reply{}, fmt.Errorf("qrlogin %s: %w", id, err)
 	}
-	outcome, _ := reply[0].(string)
-	fields := map[string]string{}
-	if len(reply) > 1 {
-		flat, _ := reply[1].([]any)
+	r := reply{fields: map[string]string{}}
+	r.outcome, _ = raw[0].(string)
+	if len(raw) > 1 {
+		flat, _ := raw[1].([]any)
 		for i := 0; i+1 < len(flat); i += 2 {
 			k, _ := flat[i].(string)
 			v, _ := flat[i+1].(string)
-			fields[k] = v
+			r.fields[k] = v
 		}
 	}
-	return outcome, fields, nil
+	if len(raw) > 2 {
+		if ms, ok := raw[2].(int64); ok {
+			r.asOf = time.UnixMilli(ms)
+		}
+	}
+	return r, nil
 }
 
-func (s *Store) result(id, outcome string, fields map[string]string) (*Session, error) {
-	switch outcome {
+func (s *Store) result(id string, r reply) (*Session, error) {
+	switch r.outcome {
 	case "ok":
-		return parseSession(id, fields)
+		sess, err := parseSession(id, r.fields)
+		if err != nil {
+			return nil, err
+		}
+		sess.AsOf = r.asOf
+		return sess, nil
 	case "notfound":
 		return nil, ErrNotFound
 	case "gone":
@@ -204,7 +226,7 @@ func (s *Store) result(id, outcome string, fields map[string]string) (*Session, 
 	case "conflict":
 		return nil, ErrConflict
 	}
-	return nil, fmt.Errorf("qrlogin %s: unexpected script outcome %q", id, outcome)
+	return nil, fmt.Errorf("qrlogin %s: unexpected script outcome %q", id, r.outcome)
 }
 
 var errCorrupt = errors.New("corrupt session hash")
@@ -227,6 +249,7 @@ func parseSession(id string, f map[string]string) (*Session, error) {
 		Requester:    Requester{IP: f["ip"], UserAgent: f["ua"]},
 		ScannedBy:    f["uid"],
 		Hint:         f["hint"],
+		ScanKey:      f["scan_key"],
 		Pos:          f["pos"],
 		secretSHA256: f["secret_sha256"],
 	}

@@ -16,9 +16,9 @@ func TestSecondScanIsRefused(t *testing.T) {
 	if sess.State != Scanned || sess.ScannedBy != alice || sess.Hint != "u***r" || sess.ConfirmBefore.IsZero() {
 		t.Fatalf("after Scan: %+v", sess)
 	}
-	_, err := st.Scan(ctx, sess.ID, newUID(), "m***y")
+	_, err := st.Scan(ctx, sess.ID, sess.ScanKey, newUID(), "m***y")
 	wantErr(t, "Scan by another user", err, ErrConflict)
-	_, err = st.Scan(ctx, sess.ID, alice, "u***r")
+	_, err = st.Scan(ctx, sess.ID, sess.ScanKey, alice, "u***r")
 	wantErr(t, "Scan again by the same user", err, ErrConflict)
 	got, err := st.Get(ctx, sess.ID)
 	if err != nil || got.ScannedBy != alice || got.Hint != "u***r" || got.ConfirmBefore != sess.ConfirmBefore {
@@ -234,9 +234,9 @@ func TestTerminalSessionsRefuseEveryTransition(t *testing.T) {
 			t.Fatalf("%s: Get = %+v %v", e.name, before, err)
 		}
 		nEvents := len(events(t, rdb, id))
-		_, err = st.Scan(ctx, id, newUID(), "n***w")
+		_, err = st.Scan(ctx, id, e.sess.ScanKey, newUID(), "n***w")
 		wantErr(t, e.name+": Scan by a new user", err, ErrGone)
-		_, err = st.Scan(ctx, id, e.uid, "u***r")
+		_, err = st.Scan(ctx, id, e.sess.ScanKey, e.uid, "u***r")
 		wantErr(t, e.name+": Scan", err, ErrGone)
 		_, err = st.Confirm(ctx, id, e.uid)
 		wantErr(t, e.name+": Confirm", err, ErrGone)
@@ -262,17 +262,17 @@ func TestInvalidInputIsRefusedBeforeRedis(t *testing.T) {
 	st, rdb := newTestStore(t, Config{})
 	sess, _ := create(t, st, rdb)
 	uid := newUID()
-	_, err := st.Scan(ctx, sess.ID, "", "u***r")
+	_, err := st.Scan(ctx, sess.ID, sess.ScanKey, "", "u***r")
 	wantErr(t, "Scan without a user", err, ErrForbidden)
 	for _, hint := range []string{uid, strings.Repeat("x", 65), "a\nb", "a\x00b", "\xff"} {
-		_, err := st.Scan(ctx, sess.ID, uid, hint)
+		_, err := st.Scan(ctx, sess.ID, sess.ScanKey, uid, hint)
 		wantErr(t, "Scan with hint "+hint, err, ErrInvalidHint)
 	}
 	if s := rawState(t, rdb, sess.ID); s != Pending {
 		t.Fatalf("state = %s, want pending", s)
 	}
 	// Any printable text is safe in the event's JSON.
-	got, err := st.Scan(ctx, sess.ID, uid, `"}{\ é`)
+	got, err := st.Scan(ctx, sess.ID, sess.ScanKey, uid, `"}{\ é`)
 	if err != nil || got.Hint != `"}{\ é` {
 		t.Fatalf("Scan with a quoting hint = %+v %v", got, err)
 	}
@@ -288,7 +288,7 @@ func TestRequesterContextIsKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	forget(t, rdb, sess.ID)
-	got, err := st.Scan(ctx, sess.ID, newUID(), "u***r")
+	got, err := st.Scan(ctx, sess.ID, sess.ScanKey, newUID(), "u***r")
 	if err != nil {
 		t.Fatal(err)
 	}

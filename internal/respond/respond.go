@@ -46,6 +46,13 @@ func Middleware(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// SetHeader sets a header of the answer of the request ctx belongs to, as SetCookie does.
+func SetHeader(ctx context.Context, key, value string) {
+	if h, ok := ctx.Value(headerKey{}).(http.Header); ok {
+		h.Set(key, value)
+	}
+}
+
 // SetCookie adds c to the answer of the request ctx belongs to. The generated handlers
 // write headers only after the logic returns, so any logic may call it.
 func SetCookie(ctx context.Context, c *http.Cookie) {

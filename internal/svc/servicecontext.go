@@ -46,8 +46,8 @@ type ServiceContext struct {
 
 	QR *qrlogin.Store
 	// QRCreates and QRMisses limit, per client address, QR sessions created and lookups of
-	// unknown session ids.
-	QRCreates, QRMisses *ratelimit.Limiter
+	// unknown session ids; QRScans limits, per app user, the QR codes scanned.
+	QRCreates, QRMisses, QRScans *ratelimit.Limiter
 
 	// Draining is set at SIGTERM: the instance is not ready any more (/readyz).
 	Draining atomic.Bool
@@ -114,6 +114,7 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 		}),
 		QRCreates: limiter("qr-create", c.QRLogin.CreatePerMinute),
 		QRMisses:  limiter("qr-miss", c.QRLogin.MissesPerMinute),
+		QRScans:   limiter("qr-scan", c.QRLogin.ScansPerMinute),
 
 		ClientIP:    ips,
 		Shedding:    middleware.NewShedding(c.RestConf),

@@ -96,6 +96,9 @@ type Config struct {
 	QRBasePath            string
 	QRCreatePerMinute     int
 	QRMissesPerMinute     int
+	QRScansPerMinute      int
+	QRAutoExchange        bool
+	QRExpirySweep         string
 	Extra                 string // YAML appended as it is, for keys the template lacks
 }
 

@@ -68,8 +68,9 @@ func TestConfigReachesTheService(t *testing.T) {
 		TicketTTL: "1s", ResumeTTL: "4s", ResumeCookiePath: "/sse/v1/events",
 		Heartbeat: "50ms", Retry: "100ms", MaxPayload: 1024, HistorySize: 3, QueueSize: 7,
 		PublicTopics: `["public:*"]`, MaxStreams: 11, MaxStreamsPerUser: 2, MaxTopicsPerStream: 3, AnonymousPerMinute: 4,
-		QRTTL: "1s", QRConfirmWindow: "2s", QRRetention: "1m", QRContent: "http://h/phone.html?id={id}",
-		QRBasePath: "/sse/v1/qr/sessions", QRCreatePerMinute: 5, QRMissesPerMinute: 6,
+		QRTTL: "1s", QRConfirmWindow: "2s", QRRetention: "1m", QRContent: "http://h/phone.html?id={id}&key={key}",
+		QRBasePath: "/sse/v1/qr/sessions", QRCreatePerMinute: 5, QRMissesPerMinute: 6, QRScansPerMinute: 7,
+		QRAutoExchange: true, QRExpirySweep: "3s",
 		Extra: "TrustedProxies: [127.0.0.1]\nCorsOrigins: [https://app.example.com]",
 	})
 	want := []struct {
@@ -88,7 +89,8 @@ func TestConfigReachesTheService(t *testing.T) {
 		{"QueueSize", got.Stream.QueueSize, 7}, {"Topics.Public", got.Topics.Public, []string{"public:*"}},
 		{"Limits", got.Limits, config.LimitsConf{MaxStreams: 11, MaxStreamsPerUser: 2, MaxTopicsPerStream: 3, AnonymousPerMinute: 4}},
 		{"QRLogin", got.QRLogin, config.QRLoginConf{TTL: time.Second, ConfirmWindow: 2 * time.Second, Retention: time.Minute,
-			Content: "http://h/phone.html?id={id}", BasePath: "/sse/v1/qr/sessions", CreatePerMinute: 5, MissesPerMinute: 6}},
+			Content: "http://h/phone.html?id={id}&key={key}", BasePath: "/sse/v1/qr/sessions", CreatePerMinute: 5, MissesPerMinute: 6,
+			ScansPerMinute: 7, AutoExchange: true, ExpirySweep: 3 * time.Second}},
 		{"TrustedProxies", got.TrustedProxies, []string{"127.0.0.1"}}, {"CorsOrigins", got.CorsOrigins, []string{"https://app.example.com"}},
 	}
 	for _, w := range want {

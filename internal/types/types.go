@@ -49,10 +49,6 @@ type QrExchangeResp struct {
 	ExpiresAt   string `json:"expiresAt"`
 }
 
-type QrImageReq struct {
-	Id string `path:"id"`
-}
-
 type QrPhoneReq struct {
 	Id string `path:"id"`
 }
@@ -63,17 +59,24 @@ type QrRequester struct {
 	CreatedAt string `json:"createdAt"`
 }
 
+type QrScanReq struct {
+	Id  string `path:"id"`
+	Key string `json:"key,optional"`
+}
+
 type QrScanResp struct {
 	Requester     QrRequester `json:"requester"`
 	ConfirmBefore string      `json:"confirmBefore"`
 }
 
 type QrSessionResp struct {
-	Id        string `json:"id"`
-	Content   string `json:"content"`
-	ExpiresAt string `json:"expiresAt"`
-	EventsUrl string `json:"eventsUrl"`
-	ImageUrl  string `json:"imageUrl"`
+	Id           string `json:"id"`
+	Content      string `json:"content"`
+	ScanKey      string `json:"scanKey"`
+	ExpiresAt    string `json:"expiresAt"`
+	EventsUrl    string `json:"eventsUrl"`
+	ImageUrl     string `json:"imageUrl"`
+	AutoExchange bool   `json:"autoExchange"`
 }
 
 type QrStateResp struct {

@@ -14,11 +14,11 @@ import (
 	"github.com/sseapi/sse-api/internal/types"
 )
 
-// The app scanned the code: shows where the login request comes from
+// The app scanned the code (body: the QR's scan key): shows where the login request comes from
 func ScanSessionHandler(svcCtx *svc.ServiceContext) http.HandlerFunc {
 	// A plain route: shed under CPU pressure (streams never are).
 	return svcCtx.Plain(func(w http.ResponseWriter, r *http.Request) {
-		var req types.QrPhoneReq
+		var req types.QrScanReq
 		if err := httpx.Parse(r, &req); err != nil {
 			httpx.ErrorCtx(r.Context(), w, err)
 			return

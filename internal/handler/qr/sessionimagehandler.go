@@ -14,11 +14,11 @@ import (
 	"github.com/sseapi/sse-api/internal/types"
 )
 
-// The QR image of a session
+// The QR image of a session (browser cookie): it shows the scan key
 func SessionImageHandler(svcCtx *svc.ServiceContext) http.HandlerFunc {
 	// A plain route: shed under CPU pressure (streams never are).
 	return svcCtx.Plain(func(w http.ResponseWriter, r *http.Request) {
-		var req types.QrImageReq
+		var req types.QrBrowserReq
 		if err := httpx.Parse(r, &req); err != nil {
 			httpx.ErrorCtx(r.Context(), w, err)
 			return

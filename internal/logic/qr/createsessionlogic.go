@@ -48,10 +48,12 @@ func (l *CreateSessionLogic) CreateSession(req *types.QrCreateReq) (*types.QrSes
 	respond.SetCookie(l.ctx, newBindingCookie(l.svcCtx, sess.ID, secret))
 	base := sessionPath(l.svcCtx, sess.ID)
 	return &types.QrSessionResp{
-		Id:        sess.ID,
-		Content:   l.svcCtx.Config.QRLogin.ContentFor(sess.ID),
-		ExpiresAt: timestamp(sess.ExpiresAt),
-		EventsUrl: base + "/events",
-		ImageUrl:  base + "/image.png",
+		Id:           sess.ID,
+		Content:      l.svcCtx.Config.QRLogin.ContentFor(sess.ID, sess.ScanKey),
+		ScanKey:      sess.ScanKey,
+		ExpiresAt:    timestamp(sess.ExpiresAt),
+		EventsUrl:    base + "/events",
+		ImageUrl:     base + "/image.png",
+		AutoExchange: l.svcCtx.Config.QRLogin.AutoExchange,
 	}, nil
 }

@@ -50,19 +50,11 @@ func browserSecret(cookieHeader string) string {
 	return ""
 }
 
-// fail maps the store's errors to answers. A lookup of an unknown id counts against the
-// caller's address: past its budget, guessing gets 429 and learns nothing more.
+// fail maps the store's errors to answers.
 func fail(ctx context.Context, svcCtx *svc.ServiceContext, err error) error {
 	switch {
 	case errors.Is(err, qrlogin.ErrNotFound):
-		ok, lerr := svcCtx.QRMisses.Allow(ctx, middleware.ClientAddr(ctx))
-		if lerr != nil {
-			return apierr.Internal(lerr)
-		}
-		if !ok {
-			return apierr.TooManyRequests("too many lookups of unknown sessions from this address")
-		}
-		return apierr.NotFound("no such QR-login session")
+		return miss(ctx, svcCtx, "no such QR-login session")
 	case errors.Is(err, qrlogin.ErrForbidden):
 		return apierr.Forbidden("this session belongs to another browser or user")
 	case errors.Is(err, qrlogin.ErrConflict):
@@ -74,6 +66,19 @@ func fail(ctx context.Context, svcCtx *svc.ServiceContext, err error) error {
 	default:
 		return apierr.Internal(err)
 	}
+}
+
+// miss answers a lookup that named no session with 404 and message. It counts against the
+// caller's address: past its budget, guessing gets 429 and learns nothing more.
+func miss(ctx context.Context, svcCtx *svc.ServiceContext, message string) error {
+	ok, err := svcCtx.QRMisses.Allow(ctx, middleware.ClientAddr(ctx))
+	if err != nil {
+		return apierr.Internal(err)
+	}
+	if !ok {
+		return apierr.TooManyRequests("too many lookups of unknown sessions from this address")
+	}
+	return apierr.NotFound(message)
 }
 
 // browserSession loads a session for the browser that owns it.
@@ -90,6 +95,7 @@ func browserSession(ctx context.Context, svcCtx *svc.ServiceContext, id, cookieH
 
 func stateResp(sess *qrlogin.Session) *types.QrStateResp {
 	resp := &types.QrStateResp{Id: sess.ID, State: string(sess.State), ExpiresAt: timestamp(sess.ExpiresAt)}
+	// The hint after the confirm too: the browser shows whom it is about to sign in as.
 	if sess.State == qrlogin.Scanned || sess.State == qrlogin.Confirmed {
 		resp.Hint = sess.Hint
 		resp.ConfirmBefore = timestamp(sess.ConfirmBefore)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sseapi/sse-api/internal/config"
+	"github.com/sseapi/sse-api/internal/logic/qr"
 	"github.com/sseapi/sse-api/internal/qrlogin"
 	"github.com/sseapi/sse-api/internal/redistest"
 	"github.com/sseapi/sse-api/publish"
@@ -95,7 +98,7 @@ func TestQrEventsFollowTheSessionToItsEnd(t *testing.T) {
 		t.Fatalf("pending %v, want expires_at %d", data, sess.ExpiresAt.UnixMilli())
 	}
 
-	if _, err := h.svc.QR.Scan(ctx, sess.ID, "alice", "a***e"); err != nil {
+	if _, err := h.svc.QR.Scan(ctx, sess.ID, sess.ScanKey, "alice", "a***e"); err != nil {
 		t.Fatal(err)
 	}
 	if data := wantState(t, s.nextEvent(t), qrlogin.Scanned); data["hint"] != "a***e" || data["expires_at"] == nil {
@@ -104,8 +107,9 @@ func TestQrEventsFollowTheSessionToItsEnd(t *testing.T) {
 	if _, err := h.svc.QR.Confirm(ctx, sess.ID, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if data := wantState(t, s.nextEvent(t), qrlogin.Confirmed); len(data) != 1 {
-		t.Fatalf("confirmed %v: no more than the state", data)
+	// The browser is shown whom it would sign in as, and nothing more.
+	if data := wantState(t, s.nextEvent(t), qrlogin.Confirmed); len(data) != 2 || data["hint"] != "a***e" {
+		t.Fatalf("confirmed %v: want the state and the hint", data)
 	}
 	secret := browser.Get("Cookie")[len("qr_binding="):]
 	if _, _, err := h.svc.QR.Consume(ctx, sess.ID, secret); err != nil {
@@ -124,7 +128,7 @@ func TestQrEventsFollowTheSessionToItsEnd(t *testing.T) {
 func TestQrEventsBeginWithTheCurrentState(t *testing.T) {
 	h := newHarness(t, nil)
 	sess, browser := h.session(t)
-	if _, err := h.svc.QR.Scan(ctx, sess.ID, "bob", "b***b"); err != nil {
+	if _, err := h.svc.QR.Scan(ctx, sess.ID, sess.ScanKey, "bob", "b***b"); err != nil {
 		t.Fatal(err)
 	}
 	// Whatever the client says it saw: the stream starts at the state, not after it.
@@ -160,4 +164,101 @@ func TestQrEventsPushExpiryAtTheDeadline(t *testing.T) {
 	if err != nil || now.State != qrlogin.Expired {
 		t.Fatalf("session after the stream: %+v %v", now, err)
 	}
+}
+
+// An instance whose clock is ahead of Redis's fires its deadline timer before Redis agrees
+// that the session expired. It must look again until Redis does, not give up: the sweep is
+// set out of reach here, so only the re-check can push the expiry. It looks again when
+// Redis's clock says the deadline is due, not over and over (counted on a private Redis).
+func TestQrEventsPushExpiryWithTheInstanceClockAhead(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.Options{})
+	h := newHarness(t, func(c *config.Config) {
+		c.Redis.Addr = srv.Addr()
+		c.QRLogin.TTL = 1500 * time.Millisecond
+		c.QRLogin.ExpirySweep = time.Hour
+	})
+	qr.SkewClock(t, time.Hour)
+	sess, browser := h.session(t)
+	s, _ := h.open(t, eventsPath(sess.ID), browser)
+	wantState(t, s.nextEvent(t), qrlogin.Pending)
+	before := scriptCalls(t, srv)
+	wantState(t, s.nextEvent(t), qrlogin.Expired) // within the stream's wait, 10 s
+	if time.Now().Before(sess.ExpiresAt) {
+		t.Fatalf("expired before the deadline %v by Redis's clock", sess.ExpiresAt)
+	}
+	// One look when this instance's timer fired (at once), one when Redis's clock said the
+	// deadline was due, and one spare for a millisecond's rounding.
+	if n := scriptCalls(t, srv) - before; n > 3 {
+		t.Fatalf("%d script calls to expire one session", n)
+	}
+	s.waitEnded(t)
+}
+
+// scriptCalls counts the script calls srv has run (every QR store call is one).
+func scriptCalls(t *testing.T, srv *redistest.Server) int64 {
+	t.Helper()
+	info, err := srv.Client(t).Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, line := range strings.Split(info, "\n") {
+		name, stats, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if name == "cmdstat_evalsha" || name == "cmdstat_eval" {
+			calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
+			v, _ := strconv.ParseInt(calls, 10, 64)
+			n += v
+		}
+	}
+	return n
+}
+
+// An instance whose clock is behind Redis's would fire its deadline timer late by as much
+// (an hour here): the sweep pushes the expiry within its interval instead.
+func TestQrEventsPushExpiryWithTheInstanceClockBehind(t *testing.T) {
+	const sweep = 300 * time.Millisecond
+	h := newHarness(t, func(c *config.Config) {
+		c.QRLogin.TTL = 1500 * time.Millisecond
+		c.QRLogin.ExpirySweep = sweep
+	})
+	qr.SkewClock(t, -time.Hour)
+	sess, browser := h.session(t)
+	s, _ := h.open(t, eventsPath(sess.ID), browser)
+	wantState(t, s.nextEvent(t), qrlogin.Pending)
+	wantState(t, s.nextEvent(t), qrlogin.Expired)
+	// Redis's clock is this machine's: the expiry came after the deadline, within a sweep
+	// (and some slack for a loaded machine).
+	if now := time.Now(); now.Before(sess.ExpiresAt) || now.After(sess.ExpiresAt.Add(sweep+2*time.Second)) {
+		t.Fatalf("expired at %v, want between the deadline %v and a sweep later", now, sess.ExpiresAt)
+	}
+	s.waitEnded(t)
+}
+
+// While this instance's clock agrees with Redis's, a waiting session costs Redis nothing:
+// the sweep runs only on an instance whose clock is behind. Counted on a private Redis.
+func TestQrEventsSweepOnlyWhileTheInstanceClockIsBehind(t *testing.T) {
+	const sweep = 50 * time.Millisecond
+	srv := redistest.StartServer(t, redistest.Options{})
+	h := newHarness(t, func(c *config.Config) {
+		c.Redis.Addr = srv.Addr()
+		c.QRLogin.ExpirySweep = sweep
+	})
+	scripts := func() int64 { return scriptCalls(t, srv) }
+
+	sess, browser := h.session(t)
+	s, _ := h.open(t, eventsPath(sess.ID), browser)
+	wantState(t, s.nextEvent(t), qrlogin.Pending)
+	before := scripts()
+	// Absence can only be watched for a while: twenty sweeps' worth.
+	time.Sleep(20 * sweep)
+	if n := scripts() - before; n != 0 {
+		t.Fatalf("%d script calls while a session waited with the clocks in agreement", n)
+	}
+
+	qr.SkewClock(t, -time.Hour)
+	behind, behindBrowser := h.session(t)
+	s2, _ := h.open(t, eventsPath(behind.ID), behindBrowser)
+	wantState(t, s2.nextEvent(t), qrlogin.Pending)
+	before = scripts()
+	waitFor(t, "sweeps on an instance whose clock is behind", func() bool { return scripts()-before >= 3 })
 }

@@ -5,6 +5,10 @@ package qr
 
 import (
 	"context"
+	"errors"
+
+	"github.com/sseapi/sse-api/internal/apierr"
+	"github.com/sseapi/sse-api/internal/qrlogin"
 
 	"github.com/sseapi/sse-api/internal/svc"
 	"github.com/sseapi/sse-api/internal/types"
@@ -27,13 +31,25 @@ func NewScanSessionLogic(ctx context.Context, svcCtx *svc.ServiceContext) *ScanS
 	}
 }
 
-func (l *ScanSessionLogic) ScanSession(req *types.QrPhoneReq) (*types.QrScanResp, error) {
+func (l *ScanSessionLogic) ScanSession(req *types.QrScanReq) (*types.QrScanResp, error) {
 	who, err := svc.User(l.ctx)
 	if err != nil {
 		return nil, err
 	}
 	uid := who.UID
-	sess, err := l.svcCtx.QR.Scan(l.ctx, req.Id, uid, maskedHint(uid))
+	// Every scan counts, refused ones too: one account cannot sweep up codes, nor try keys.
+	ok, err := l.svcCtx.QRScans.Allow(l.ctx, uid)
+	if err != nil {
+		return nil, apierr.Internal(err)
+	}
+	if !ok {
+		return nil, apierr.TooManyRequests("too many QR codes scanned by this user")
+	}
+	sess, err := l.svcCtx.QR.Scan(l.ctx, req.Id, req.Key, uid, maskedHint(uid))
+	if errors.Is(err, qrlogin.ErrNotFound) {
+		// A wrong key and an unknown id get the same answer, and both count as misses.
+		return nil, miss(l.ctx, l.svcCtx, "no QR-login session with this id and scan key")
+	}
 	if err != nil {
 		return nil, fail(l.ctx, l.svcCtx, err)
 	}

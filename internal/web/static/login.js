@@ -14,11 +14,14 @@ const newCode = $('new-code');
 const cancel = $('cancel');
 const phoneLink = $('phone-link');
 const sessionId = $('session-id');
+const ask = $('ask');
+const askYes = $('ask-yes');
+const askNo = $('ask-no');
 
 const STATES = ['pending', 'scanned', 'confirmed', 'consumed', 'cancelled', 'expired'];
 const TERMINAL = new Set(['consumed', 'cancelled', 'expired']);
 
-let session = null; // {id, base, stream, deadline, exchanging, timer}
+let session = null; // {id, base, stream, deadline, exchanging, autoExchange, notMe, timer}
 let clockOffset = 0; // server clock minus ours, for the countdown
 
 function show(state, text, tone) {
@@ -53,15 +56,26 @@ function onSessionEvent(s, ev) {
       show('scanned', `Scanned by ${data.hint || 'someone'}. Confirm on your phone.`, 'warn');
       break;
     case 'confirmed':
-      show('confirmed', 'Confirmed on the phone. Signing in…', 'ok');
-      exchange(s);
+      if (s.autoExchange) {
+        show('confirmed', 'Confirmed on the phone. Signing in…', 'ok');
+        exchange(s);
+      } else if (!s.exchanging) {
+        // Whoever saw the code may have confirmed it first: sign in only once this
+        // browser's user recognises the account (QRLogin.AutoExchange skips this).
+        const who = data.hint || 'this account';
+        show('confirmed', `Confirmed on the phone. Sign in as ${who}?`, 'warn');
+        askYes.textContent = `Sign in as ${who}`;
+        ask.hidden = false;
+        cancel.hidden = true;
+      }
       break;
     case 'consumed':
       // Our own exchange causes this event too, and it may arrive before the exchange's answer.
       if (!s.exchanging) show('consumed', 'This sign-in request has already been used.', 'bad');
       break;
     case 'cancelled':
-      show('cancelled', data.by === 'browser' ? 'You cancelled this sign-in.' : 'Sign-in cancelled on the phone.', 'bad');
+      if (s.notMe) show('cancelled', 'Not you: the sign-in was cancelled, and this browser stays signed out.', 'bad');
+      else show('cancelled', data.by === 'browser' ? 'You cancelled this sign-in.' : 'Sign-in cancelled on the phone.', 'bad');
       break;
     case 'expired':
       show('expired', 'This code has expired.', 'bad');
@@ -77,6 +91,7 @@ function finish(s) {
   status.dataset.stream = 'closed';
   stopCountdown();
   cancel.hidden = true;
+  ask.hidden = true;
   img.classList.add('stale');
   if (!s.exchanging) newCode.hidden = false;
 }
@@ -84,6 +99,7 @@ function finish(s) {
 async function exchange(s) {
   if (s.exchanging) return;
   s.exchanging = true;
+  ask.hidden = true;
   try {
     const resp = await api(`${s.base}/exchange`, { method: 'POST' });
     const claims = jwtClaims(resp.accessToken);
@@ -106,6 +122,7 @@ async function start() {
   session = null;
   newCode.hidden = true;
   signedIn.hidden = true;
+  ask.hidden = true;
   cancel.hidden = false;
   cancel.disabled = true;
   img.classList.remove('stale');
@@ -132,11 +149,14 @@ async function start() {
     base: `v1/qr/sessions/${id}`,
     deadline: Date.parse(created.expiresAt),
     exchanging: false,
+    autoExchange: created.autoExchange === true,
+    notMe: false,
   };
   session = s;
   sessionId.textContent = created.id;
   img.src = `${s.base}/image.png`;
-  phoneLink.href = `phone.html?id=${id}`;
+  // The phone needs the scan key as well as the id, as a phone reading the QR gets it.
+  phoneLink.href = `phone.html?id=${id}&key=${encodeURIComponent(created.scanKey)}`;
   countdownLine.hidden = false;
   tick();
   s.timer = setInterval(tick, 250);
@@ -161,6 +181,21 @@ async function start() {
 }
 
 newCode.addEventListener('click', start);
+askYes.addEventListener('click', () => {
+  if (session) exchange(session);
+});
+askNo.addEventListener('click', async () => {
+  const s = session;
+  if (!s) return;
+  s.notMe = true;
+  ask.hidden = true;
+  try {
+    await api(s.base, { method: 'DELETE' });
+    // the cancelled event follows on the stream
+  } catch (err) {
+    show('error', `Could not cancel: ${err.message}`, 'bad');
+  }
+});
 cancel.addEventListener('click', async () => {
   if (!session) return;
   cancel.disabled = true;

@@ -3,6 +3,7 @@
 import { $, api, mmss, say, tokenPicker } from './common.js';
 
 const sessionInput = $('session');
+const keyInput = $('scan-key');
 const scanButton = $('scan');
 const request = $('request');
 const result = $('result');
@@ -17,20 +18,22 @@ tokenPicker((t) => {
   scanButton.disabled = false;
 });
 
-// The QR may hold the whole URL of this page (QRLogin.Content), or just the id.
-function sessionIdOf(text) {
+// The QR holds the id and the scan key, as the URL of this page (QRLogin.Content); the code
+// field may also hold just the id, with the key in its own field.
+function scanTarget(text, key) {
   const value = text.trim();
   try {
-    const id = new URL(value, location.href).searchParams.get('id');
-    if (id) return id;
+    const params = new URL(value, location.href).searchParams;
+    if (params.get('id')) return { id: params.get('id'), key: params.get('key') || key };
   } catch {
     // not a URL
   }
-  return value;
+  return { id: value, key };
 }
 
-const initial = new URLSearchParams(location.search).get('id');
-if (initial) sessionInput.value = initial;
+const initial = new URLSearchParams(location.search);
+if (initial.get('id')) sessionInput.value = initial.get('id');
+if (initial.get('key')) keyInput.value = initial.get('key');
 
 function report(state, text, tone) {
   result.dataset.state = state;
@@ -49,11 +52,12 @@ $('scan-form').addEventListener('submit', async (e) => {
     report('error', 'Get or paste a token first.', 'bad');
     return;
   }
-  const id = sessionIdOf(sessionInput.value);
+  const { id, key } = scanTarget(sessionInput.value, keyInput.value.trim());
   const base = `v1/qr/sessions/${encodeURIComponent(id)}`;
   report('scanning', 'Scanning…');
   try {
-    const resp = await api(`${base}/scan`, { method: 'POST', token });
+    // Without the key of the QR the service answers as if the session did not exist.
+    const resp = await api(`${base}/scan`, { method: 'POST', token, body: { key } });
     done();
     scanned = { base, confirmBefore: Date.parse(resp.confirmBefore) };
     $('req-ip').textContent = resp.requester.ip || 'unknown';
