@@ -35,6 +35,7 @@ func main() {
 	logx.MustSetup(c.Log)
 	// Some go-zero middlewares log whole requests, credentials included.
 	logredact.Install()
+	logOpenFileLimit(c)
 	// The DevServer block is served by internal/devserver, whose probes also check Redis;
 	// go-zero's own dev server has no way to add them, so it must not start a second one.
 	dev := c.DevServer
