@@ -99,15 +99,23 @@ func Launch(bin, dir string, c Config) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	i := &Instance{
-		APIAddr:    fmt.Sprintf("127.0.0.1:%d", c.Port),
-		DevAddr:    fmt.Sprintf("127.0.0.1:%d", c.DevPort),
-		ConfigPath: filepath.Join(dir, fmt.Sprintf("sse-api-%d.yaml", c.Port)),
-	}
-	if err := os.WriteFile(i.ConfigPath, []byte(text), 0o600); err != nil {
+	path := filepath.Join(dir, fmt.Sprintf("sse-api-%d.yaml", c.Port))
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		return nil, err
 	}
-	i.Process = NewProcess(exec.Command(bin, "-f", i.ConfigPath))
+	return LaunchFile(bin, path, fmt.Sprintf("127.0.0.1:%d", c.Port), fmt.Sprintf("127.0.0.1:%d", c.DevPort))
+}
+
+// LaunchFile starts bin with a config file of the caller's (the production one, say), whose
+// API and DevServer answer at apiAddr and devAddr, with env added to the process's
+// environment, without waiting for it to serve.
+func LaunchFile(bin, configPath, apiAddr, devAddr string, env ...string) (*Instance, error) {
+	i := &Instance{APIAddr: apiAddr, DevAddr: devAddr, ConfigPath: configPath}
+	cmd := exec.Command(bin, "-f", configPath)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	i.Process = NewProcess(cmd)
 	i.started, i.raced = i.Logs.Watch(startedLine), i.Logs.Watch(raceLine)
 	if err := i.Start(); err != nil {
 		return nil, err
