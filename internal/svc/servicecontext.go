@@ -19,6 +19,7 @@ import (
 	"github.com/sseapi/sse-api/internal/auth"
 	"github.com/sseapi/sse-api/internal/broker"
 	"github.com/sseapi/sse-api/internal/config"
+	"github.com/sseapi/sse-api/internal/metrics"
 	"github.com/sseapi/sse-api/internal/middleware"
 	"github.com/sseapi/sse-api/internal/qrlogin"
 	"github.com/sseapi/sse-api/internal/ratelimit"
@@ -64,6 +65,7 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 	if err != nil {
 		return nil, err
 	}
+	metrics.WatchRedis(conn.Client, c.Redis.Timeout)
 	tokens := auth.NewTokens(c.Auth.AccessSecret).WithMaxTTL(c.Auth.MaxTokenTTL)
 	// The limiters run on the one client, so they follow a Sentinel failover and Redis.DB.
 	if err := ratelimit.Preload(context.Background(), conn.Client); err != nil {
