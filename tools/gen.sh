@@ -2,6 +2,7 @@
 # Generates the goctl code of sse-api from sse.api and the templates in tpl/, in a scratch
 # copy of the tree, so both uses below see exactly what goctl makes from a clean start:
 #   tools/gen.sh        install it: generated files (internal/handler, internal/types/types.go,
+#                       the API document internal/apidoc/openapi.json,
 #                       deploy/kubernetes/configmap.yaml from etc/sse-api.prod.yaml) are
 #                       replaced, logic scaffolds are added for new routes only
 #   tools/gen.sh check  fail if the generated files in the tree differ from a fresh run
@@ -14,6 +15,13 @@ trap 'rm -rf "$scratch"' EXIT
 cp "$root/go.mod" "$root/sse.api" "$scratch/"
 cp -r "$root/tpl" "$scratch/"
 (cd "$scratch" && go tool -modfile="$root/tools/go.mod" goctl api go --api sse.api --dir . --home tpl >/dev/null)
+
+# The API document: goctl's swagger from sse.api, completed by tools/openapi with
+# internal/apidoc/overlay.yaml (statuses, errors, the publish body, credentials, streams).
+(cd "$scratch" && go tool -modfile="$root/tools/go.mod" goctl api swagger --api sse.api --dir swagger --filename goctl >/dev/null)
+mkdir -p "$scratch/internal/apidoc"
+(cd "$root/tools" && go run ./openapi -goctl "$scratch/swagger/goctl.json" \
+	-overlay "$root/internal/apidoc/overlay.yaml" -out "$scratch/internal/apidoc/openapi.json")
 
 # The Kubernetes ConfigMap holds the production config as it is.
 mkdir -p "$scratch/deploy/kubernetes"
@@ -31,7 +39,7 @@ mkdir -p "$scratch/deploy/kubernetes"
 } >"$scratch/deploy/kubernetes/configmap.yaml"
 
 # Generated files; internal/types also holds hand-written files beside types.go.
-generated=(internal/handler internal/types/types.go deploy/kubernetes/configmap.yaml)
+generated=(internal/handler internal/types/types.go internal/apidoc/openapi.json deploy/kubernetes/configmap.yaml)
 case "$mode" in
 check)
 	status=0
