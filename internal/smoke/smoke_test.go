@@ -164,6 +164,9 @@ func TestProductionBuildAndConfig(t *testing.T) {
 	if status, body := get(t, dev+"/metrics", nil); status != http.StatusOK || !strings.Contains(body, "\nsse_open_streams ") {
 		t.Errorf("/metrics: %d, sse_open_streams missing", status)
 	}
+	if status, body := get(t, base+"/openapi.json", nil); status != http.StatusOK || !strings.Contains(body, `"swagger": "2.0"`) {
+		t.Errorf("/openapi.json: %d", status)
+	}
 	// The demo mint is off: an unknown route.
 	if status, _ := post(t, base+"/v1/demo/token", "", `{"user":"alice"}`); status != http.StatusNotFound {
 		t.Errorf("POST /v1/demo/token: %d, want 404 (Demo off)", status)
