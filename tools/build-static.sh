@@ -11,4 +11,5 @@ case "$out" in
 *) out="$(pwd)/$out" ;;
 esac
 cd "$(dirname "$0")/.."
-CGO_ENABLED=0 exec go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$out" .
+export CGO_ENABLED=0
+exec go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$out" .
