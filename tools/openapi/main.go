@@ -104,7 +104,11 @@ func apply(doc map[string]any, patch overlay) error {
 			key := strings.ToUpper(method) + " " + path
 			p, ok := patch.Operations[key]
 			if !ok {
-				return fmt.Errorf("%s is in sse.api but not in the overlay: document it there", key)
+				// A new route still generates (it may be work in progress); the e2e test of
+				// the document fails until its statuses are documented and tried.
+				fmt.Fprintf(os.Stderr, "openapi: %s is not in the overlay: only goctl's 200 is documented\n", key)
+				delete(op.(map[string]any), "schemes")
+				continue
 			}
 			seen[key] = true
 			if err := applyOperation(key, op.(map[string]any), p); err != nil {

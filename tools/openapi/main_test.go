@@ -38,8 +38,16 @@ func TestApply(t *testing.T) {
 		}
 	}
 
+	// A route the overlay lacks keeps goctl's answer.
+	d = doc(t)
+	if err := apply(d, overlay{}); err != nil {
+		t.Errorf("a route without an overlay entry: %v", err)
+	}
+	if out, _ := json.Marshal(d); !strings.Contains(string(out), `"200"`) {
+		t.Errorf("goctl's 200 is gone: %s", out)
+	}
+
 	for name, ops := range map[string]map[string]operationPatch{
-		"undocumented": {},
 		"stale":        {"POST /v1/x": {Status: 200, Success: "ok"}, "GET /v1/y": {Status: 200, Success: "ok"}},
 		"no status":    {"POST /v1/x": {Success: "ok"}},
 		"bad error":    {"POST /v1/x": {Status: 200, Success: "ok", Errors: map[int]string{200: "x"}}},
