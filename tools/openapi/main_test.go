@@ -48,9 +48,9 @@ func TestApply(t *testing.T) {
 	}
 
 	for name, ops := range map[string]map[string]operationPatch{
-		"stale":        {"POST /v1/x": {Status: 200, Success: "ok"}, "GET /v1/y": {Status: 200, Success: "ok"}},
-		"no status":    {"POST /v1/x": {Success: "ok"}},
-		"bad error":    {"POST /v1/x": {Status: 200, Success: "ok", Errors: map[int]string{200: "x"}}},
+		"stale":     {"POST /v1/x": {Status: 200, Success: "ok"}, "GET /v1/y": {Status: 200, Success: "ok"}},
+		"no status": {"POST /v1/x": {Success: "ok"}},
+		"bad error": {"POST /v1/x": {Status: 200, Success: "ok", Errors: map[int]string{200: "x"}}},
 	} {
 		if err := apply(doc(t), overlay{Operations: ops}); err == nil {
 			t.Errorf("%s: applied", name)
