@@ -49,7 +49,8 @@ func main() {
 	}
 	defer ctx.Close()
 
-	server := rest.MustNewServer(c.RestConf, ctx.RunOptions()...)
+	// Stream routes are never shed: plain routes shed through svc.Plain instead.
+	server := rest.MustNewServer(middleware.ServerConf(c.RestConf), ctx.RunOptions()...)
 	defer server.Stop()
 	ctx.Use(server)
 	handler.RegisterHandlers(server, ctx)
@@ -60,13 +61,14 @@ func main() {
 		// allowed it with the embedded Redis only).
 		demo.Register(server, c.Demo, ctx.Tokens)
 	}
-	devserver.Start(dev, ctx.PingRedis)
+	devserver.Start(dev, ctx.Ready)
 
 	// On SIGTERM go-zero waits for running handlers, which streams never finish, and does
 	// not know detached ones: end them, spread over Stream.DrainWindow, so their clients
 	// reconnect to another instance and resume there. The process exits once they ended.
 	drained := make(chan struct{})
 	proc.AddWrapUpListener(func() {
+		ctx.Draining.Store(true) // not ready any more: no new clients are sent here
 		<-ctx.Streams.Shutdown()
 		logx.Info("all streams ended")
 		close(drained)
@@ -74,9 +76,9 @@ func main() {
 
 	fmt.Printf("Starting server at %s:%d...\n", c.Host, c.Port)
 	server.StartWithOpts(func(s *http.Server) {
-		// Bodies are bounded before any of go-zero's middlewares runs, with the service's
-		// JSON answer (go-zero's own MaxBytes check answers a bare 413).
-		s.Handler = middleware.MaxBytes(c.RestConf)(s.Handler)
+		// Bodies are bounded in size and time before any of go-zero's middlewares runs,
+		// with the service's JSON answers (go-zero's own MaxBytes check answers a bare 413).
+		s.Handler = middleware.Edge(c.RestConf)(s.Handler)
 		// The SSE group's timeout of 0 clears the server's read and write timeouts; bound
 		// what a slow client may hold without them.
 		s.ReadHeaderTimeout = time.Duration(c.Timeout) * time.Millisecond

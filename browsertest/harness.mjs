@@ -99,19 +99,23 @@ export function renderConfig(values) {
  * stream outliving it proves it is exempt from go-zero's timeout. What is not given here
  * takes the template's default.
  */
-export function testConfig({ port, devPort, qrTTL, basePath, resumeCookiePath, extra = '' }) {
+export function testConfig({
+  port, devPort, qrTTL, basePath, resumeCookiePath, ticketTTL, resumeTTL, maxStreamsPerUser = 1000, extra = '',
+}) {
   return renderConfig({
     Name: 'sse-api-browsertest',
     Port: port,
     DevPort: devPort,
     Timeout: 1000,
     Secret: secret,
+    TicketTTL: ticketTTL,
+    ResumeTTL: resumeTTL,
     ResumeCookiePath: resumeCookiePath,
     RedisAddr: redisAddr,
     Heartbeat: '300ms',
     Retry: '200ms',
     PublicTopics: '["public:*"]',
-    MaxStreamsPerUser: 1000,
+    MaxStreamsPerUser: maxStreamsPerUser,
     AnonymousPerMinute: 10000,
     QRTTL: qrTTL,
     QRBasePath: basePath,

@@ -10,8 +10,10 @@ import qr from './scenarios/qr.mjs';
 import topics from './scenarios/console.mjs';
 import reader from './scenarios/fetchreader.mjs';
 import subpath from './scenarios/subpath.mjs';
+import http2 from './scenarios/http2.mjs';
+import client from './scenarios/client.mjs';
 
-const scenarios = [...qr, ...topics, ...reader, ...subpath];
+const scenarios = [...qr, ...topics, ...reader, ...subpath, ...http2, ...client];
 const SCENARIO_TIMEOUT_MS = 60_000;
 
 // undo runs a scenario's cleanups (closing its browser contexts, proxies), newest first, once.

@@ -9,7 +9,12 @@
 -- The announcement is "<prev> <id> <event>\n<data>": it carries the id of the event before
 -- it, so a reader whose last forwarded id differs from <prev> knows pub/sub dropped something
 -- and recovers the gap from the stream (pub/sub alone is at-most-once).
-local function sse_append(stream, meta, channel, maxlen, ttl_ms, event, data)
+--
+-- publish_cmd is 'SPUBLISH' in a Redis Cluster (sharded pub/sub: the announcement goes to the
+-- shard serving the channel's slot, where a PUBLISH is copied to every node), anything else
+-- means PUBLISH. The channel carries the topic's hash tag, so it is in the slot of stream and
+-- meta, as a script's shard channel must be.
+local function sse_append(stream, meta, channel, maxlen, ttl_ms, event, data, publish_cmd)
   local prev = redis.call('HGET', meta, 'last')
   local len = redis.call('XLEN', stream)
   if prev and len == 0 then
@@ -24,6 +29,9 @@ local function sse_append(stream, meta, channel, maxlen, ttl_ms, event, data)
   redis.call('PEXPIRE', stream, ttl_ms)
   -- The position outlives the history, so a late reader learns that it lost events.
   redis.call('PEXPIRE', meta, ttl_ms * 2)
-  redis.call('PUBLISH', channel, (prev or '0-0') .. ' ' .. id .. ' ' .. event .. '\n' .. data)
+  if publish_cmd ~= 'SPUBLISH' then
+    publish_cmd = 'PUBLISH'
+  end
+  redis.call(publish_cmd, channel, (prev or '0-0') .. ' ' .. id .. ' ' .. event .. '\n' .. data)
   return id
 end

@@ -21,8 +21,20 @@ func StreamKey(topic string) string { return TopicKey(topic, "events") }
 // its history ("floor").
 func MetaKey(topic string) string { return TopicKey(topic, "meta") }
 
-// ChannelPrefix starts every topic's pub/sub channel name.
-const ChannelPrefix = "sse:ch:"
+// Channel is the pub/sub channel on which a topic's new events are announced:
+// "sse:ch:{<topic>}". The topic is its hash tag, so in a Redis Cluster the channel is in the
+// slot of the topic's keys, and the script that appends an event may announce it with
+// SPUBLISH (see AnnounceCommand).
+func Channel(topic string) string { return channelPrefix + topic + "}" }
 
-// Channel is the pub/sub channel on which a topic's new events are announced.
-func Channel(topic string) string { return ChannelPrefix + topic }
+const channelPrefix = "sse:ch:{"
+
+// ChannelTopic returns the topic whose events channel announces; ok is false when channel is
+// not a topic's channel.
+func ChannelTopic(channel string) (topic string, ok bool) {
+	rest, ok := strings.CutPrefix(channel, channelPrefix)
+	if !ok {
+		return "", false
+	}
+	return strings.CutSuffix(rest, "}")
+}

@@ -31,7 +31,7 @@ var (
 )
 
 // AppendLua defines the Lua function sse_append(stream, meta, channel, maxlen, ttl_ms, event,
-// data). Other scripts of sse-api prepend it to their own, so that whatever else they change
+// data, publish_cmd), publish_cmd being AnnounceCommand's answer. Other scripts of sse-api prepend it to their own, so that whatever else they change
 // in Redis and the event that announces it are committed together.
 var AppendLua = appendLua
 
@@ -62,10 +62,11 @@ func (o Options) withDefaults() Options {
 // Publisher appends events to topics. It is safe for concurrent use: concurrent appends
 // share round trips to Redis (see combiner).
 type Publisher struct {
-	rdb   redis.UniversalClient
-	opts  Options
-	ttlMs string
-	batch combiner
+	rdb      redis.UniversalClient
+	opts     Options
+	ttlMs    string
+	announce string // see AnnounceCommand
+	batch    combiner
 }
 
 // New returns a Publisher writing through rdb (standalone, Sentinel or Cluster).
@@ -73,9 +74,29 @@ func New(rdb redis.UniversalClient, opts Options) *Publisher {
 	opts = opts.withDefaults()
 	return &Publisher{
 		rdb: rdb, opts: opts,
-		ttlMs: strconv.FormatInt(opts.HistoryTTL.Milliseconds(), 10),
-		batch: combiner{rdb: rdb},
+		ttlMs:    strconv.FormatInt(opts.HistoryTTL.Milliseconds(), 10),
+		announce: AnnounceCommand(rdb),
+		batch:    combiner{rdb: rdb},
 	}
+}
+
+// Sharded reports whether events are announced over sharded pub/sub (SPUBLISH, SSUBSCRIBE)
+// through rdb: yes for a Redis Cluster client, where a classic PUBLISH is copied to every
+// node, and no for a standalone server or Sentinel. Publishers and subscribers decide it
+// from the Redis they share, not from a setting of their own, so within one deployment they
+// always agree.
+func Sharded(rdb redis.UniversalClient) bool {
+	_, cluster := rdb.(*redis.ClusterClient)
+	return cluster
+}
+
+// AnnounceCommand is the command that announces events through rdb (see Sharded), as
+// sse_append's publish_cmd argument: "SPUBLISH" or "PUBLISH".
+func AnnounceCommand(rdb redis.UniversalClient) string {
+	if Sharded(rdb) {
+		return "SPUBLISH"
+	}
+	return "PUBLISH"
 }
 
 // Publish appends an event to topic and returns its id. event may be empty (it becomes
@@ -95,7 +116,7 @@ func (p *Publisher) Publish(ctx context.Context, topic, event string, data []byt
 	}
 	id, err := p.batch.append(ctx,
 		[]string{StreamKey(topic), MetaKey(topic)},
-		[]any{Channel(topic), p.opts.HistorySize, p.ttlMs, event, data})
+		[]any{Channel(topic), p.opts.HistorySize, p.ttlMs, event, data, p.announce})
 	if err != nil {
 		return "", fmt.Errorf("publish to %s: %w", topic, err)
 	}

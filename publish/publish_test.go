@@ -54,3 +54,14 @@ func TestPublishRefusesBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestTheServicesOwnEventNamesAreReserved(t *testing.T) {
+	for _, name := range []string{"reset", "error"} {
+		if publish.ValidEvent(name) {
+			t.Errorf("%q accepted: clients could not tell it from the service's own", name)
+		}
+	}
+	if !publish.ValidEvent("resets") || !publish.ValidEvent("order.error") {
+		t.Error("names that only contain a reserved one are refused")
+	}
+}

@@ -14,9 +14,10 @@ func ValidTopic(topic string) bool {
 
 // ValidEvent reports whether an event name matches [A-Za-z0-9_.:-]{1,64}: it goes on the
 // wire as an `event:` field and inside the announcement header, so it must hold no space,
-// CR, LF or NUL.
+// CR, LF or NUL. The names of the service's own notices, "reset" and "error", are refused:
+// a client could not tell a published one from the service's.
 func ValidEvent(event string) bool {
-	return validName(event, MaxEventLen)
+	return validName(event, MaxEventLen) && event != "reset" && event != "error"
 }
 
 func validName(s string, max int) bool {

@@ -57,4 +57,6 @@ if [ ! -e browsertest/node_modules/.package-lock.json ] ||
 	[ browsertest/package-lock.json -nt browsertest/node_modules/.package-lock.json ]; then
 	(cd browsertest && npm ci --no-audit --no-fund)
 fi
+echo "== client library (node --test client/)"
+node --test client/
 CHROMIUM=$chromium node browsertest/run.mjs

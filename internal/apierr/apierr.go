@@ -7,6 +7,7 @@ package apierr
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 
 	"github.com/zeromicro/go-zero/core/logc"
@@ -66,6 +67,12 @@ type body struct {
 // Body returns the wire form of e.
 func (e *Error) Body() any { return body{Code: e.Code, Message: e.Message} }
 
+// isTimeout reports whether err is a network timeout (a read deadline that passed).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, context.DeadlineExceeded)
+}
+
 // statusClientClosedRequest is what go-zero (like nginx) records when the client left.
 const statusClientClosedRequest = 499
 
@@ -78,12 +85,16 @@ func Handle(ctx context.Context, err error) (int, any) {
 	switch {
 	case errors.As(err, &e):
 		return e.Status, e.Body()
-	case errors.Is(err, redisconn.ErrTimeout) || (redisconn.Unavailable(err) && !errors.Is(err, context.DeadlineExceeded)):
-		// Redis's own timeouts say so (redisconn.ErrTimeout); a bare deadline is go-zero's.
-		logc.Errorf(ctx, "redis unavailable: %v", err)
-		return http.StatusServiceUnavailable, Unavailable("the event store is not reachable; try again").Body()
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge, TooLarge("request body is larger than the limit").Body()
+	case isTimeout(err) && !errors.Is(err, redisconn.ErrTimeout):
+		// A request body that did not arrive within the request timeout (middleware.Edge);
+		// Redis's own timeouts say so (redisconn.ErrTimeout).
+		return http.StatusRequestTimeout, body{Code: "request_timeout", Message: "the request body did not arrive in time"}
+	case errors.Is(err, redisconn.ErrTimeout) || (redisconn.Unavailable(err) && !errors.Is(err, context.DeadlineExceeded)):
+		// A bare context deadline is go-zero's request timeout, below.
+		logc.Errorf(ctx, "redis unavailable: %v", err)
+		return http.StatusServiceUnavailable, Unavailable("the event store is not reachable; try again").Body()
 	case errors.Is(err, context.DeadlineExceeded):
 		// go-zero's timeout middleware reports through the error handler once one is set.
 		return http.StatusServiceUnavailable, Unavailable("request timed out").Body()

@@ -74,11 +74,11 @@ func CredentialsOf(r *http.Request) Credentials {
 // looked at (Tickets.Peek); whoever opens the stream spends it.
 func (a *Authenticator) Subscriber(ctx context.Context, c Credentials) (Grant, error) {
 	if c.Authorization != "" {
-		token, ok := strings.CutPrefix(c.Authorization, "Bearer ")
+		token, ok := BearerToken(c.Authorization)
 		if !ok {
 			return Grant{}, ErrNoCredentials
 		}
-		id, err := a.Tokens.Identity(strings.TrimSpace(token))
+		id, err := a.Tokens.Identity(token)
 		if err != nil {
 			return Grant{}, err
 		}
@@ -113,6 +113,17 @@ func (a *Authenticator) Subscriber(ctx context.Context, c Credentials) (Grant, e
 		}
 	}
 	return Grant{Via: ViaAnonymous}, nil
+}
+
+// BearerToken reads the token of an Authorization header: "Bearer <token>", the scheme in
+// any case (RFC 7235).
+func BearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
 }
 
 // HasToken reports whether c carries a token (header or cookie), as opposed to a ticket or

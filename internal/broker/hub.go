@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
-	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +38,11 @@ type Options struct {
 	// RetryDelay is the wait before a failed read is retried (default 100ms); it doubles
 	// with every further failure up to MaxRetryDelay (default 5s).
 	RetryDelay, MaxRetryDelay time.Duration
+	// PingInterval is how long a pub/sub connection may hear nothing before it is pinged
+	// (default 3s, go-redis's own: an idle instance sends Redis one PING per interval and
+	// connection); one that hears nothing for three is made again. A server that is down
+	// closes the connection and is noticed at once; the pings find one that hangs.
+	PingInterval time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -61,14 +65,17 @@ func (o Options) withDefaults() Options {
 		o.MaxRetryDelay = 5 * time.Second
 	}
 	o.MaxRetryDelay = max(o.MaxRetryDelay, o.RetryDelay)
+	if o.PingInterval <= 0 {
+		o.PingInterval = 3 * time.Second
+	}
 	return o
 }
 
 // Hub fans the events of Redis out to the subscribers of this instance.
 type Hub struct {
-	rdb  redis.UniversalClient
-	ps   *redis.PubSub
-	opts Options
+	rdb   redis.UniversalClient
+	links *links // the pub/sub connections (see pubsub.go)
+	opts  Options
 
 	seed   maphash.Seed
 	shards [shardCount]shard
@@ -90,10 +97,11 @@ type subOp struct {
 
 // NewHub starts a hub on rdb. Close it to stop its goroutines and its pub/sub connection.
 func NewHub(rdb redis.UniversalClient, opts Options) *Hub {
+	opts = opts.withDefaults()
 	h := &Hub{
 		rdb:    rdb,
-		ps:     rdb.Subscribe(context.Background()),
-		opts:   opts.withDefaults(),
+		links:  newLinks(rdb, opts.PingInterval),
+		opts:   opts,
 		seed:   maphash.MakeSeed(),
 		ops:    make(chan subOp, 1024),
 		closed: make(chan struct{}),
@@ -121,54 +129,39 @@ func (h *Hub) Close() error {
 	}
 	close(h.closed)
 	h.cancel()
-	err := h.ps.Close()
+	h.links.close()
 	h.done.Wait()
-	return err
+	return nil
 }
 
+// LinkUp reports whether the hub hears Redis: every topic's subscription is confirmed since
+// its pub/sub connection last (re)connected and, with classic pub/sub, the connection
+// answers. While it is false, announcements may be missed; they are read from Redis once
+// it is true again.
+func (h *Hub) LinkUp() bool { return h.links.up() }
+
+// sendOps hands SUBSCRIBE and UNSUBSCRIBE to the links in the order they were decided.
 func (h *Hub) sendOps() {
 	defer h.done.Done()
-	ctx := context.Background()
-	for {
-		select {
-		case <-h.closed:
-			return
-		case op := <-h.ops:
-			var err error
-			if op.subscribe {
-				err = h.ps.Subscribe(ctx, op.channel)
-			} else {
-				err = h.ps.Unsubscribe(ctx, op.channel)
-			}
-			// go-redis remembers the channel set and restores it on reconnect, so a failed
-			// write is repaired by the reconnect that follows it.
-			if err != nil && h.ctx.Err() == nil {
-				logx.Errorf("broker: pub/sub subscribe=%v %s: %v", op.subscribe, op.channel, err)
-			}
-		}
-	}
+	h.links.run(h.ops)
 }
 
-// dispatch is the only reader of the pub/sub connection. It never waits for Redis: reads a
-// topic needs run on the recovery workers.
+// dispatch handles, one at a time, what the pub/sub links read. It never waits for Redis:
+// reads a topic needs run on the recovery workers.
 func (h *Hub) dispatch() {
 	defer h.done.Done()
-	ch := h.ps.ChannelWithSubscriptions(redis.WithChannelSize(4096))
 	for {
 		select {
 		case <-h.closed:
 			return
-		case raw, ok := <-ch:
-			if !ok {
-				return
-			}
-			switch m := raw.(type) {
-			case *redis.Subscription:
-				if m.Kind == "subscribe" {
-					h.onSubscribed(strings.TrimPrefix(m.Channel, publish.ChannelPrefix))
-				}
-			case *redis.Message:
-				h.onAnnouncement(strings.TrimPrefix(m.Channel, publish.ChannelPrefix), m.Payload)
+		case ev := <-h.links.events:
+			name, ok := publish.ChannelTopic(ev.channel)
+			switch {
+			case !ok:
+			case ev.subscribed:
+				h.onSubscribed(name)
+			default:
+				h.onAnnouncement(name, ev.payload)
 			}
 		}
 	}

@@ -207,19 +207,16 @@ func (s *Subscriber) replayPage(ctx context.Context) ([]*Message, error) {
 		pos := r.from
 		switch {
 		case !p.known:
-			out = append(out, newReset(name, ResetUnknown, pos, s.joinedAt[r.topic]))
-		case p.last.Less(pos):
+			return s.endReplay(newReset(name, ResetUnknown, pos, s.joinedAt[r.topic])), nil
+		case p.last.Less(pos) && !s.cursor.Instant:
 			// A position past the topic's newest event was never handed out by it: continue
-			// from the newest one.
-			out = append(out, newReset(name, ResetUnknown, pos, p.last))
+			// from the newest one. (A bare id given for several topics is an instant: being
+			// past a topic's newest event only means that nothing happened there since.)
+			return s.endReplay(newReset(name, ResetUnknown, pos, p.last)), nil
 		case !p.stored:
-			out = append(out, newReset(name, ResetExpired, pos, p.last))
+			return s.endReplay(newReset(name, ResetExpired, pos, p.last)), nil
 		case pos.Less(p.floor):
 			out = append(out, newReset(name, ResetTrimmed, pos, p.floor))
-		}
-		if len(out) > 0 && (!p.known || !p.stored || p.last.Less(pos)) {
-			s.replay = s.replay[1:]
-			return out, nil
 		}
 	}
 	out = append(out, p.messages...)
@@ -229,6 +226,12 @@ func (s *Subscriber) replayPage(ctx context.Context) ([]*Message, error) {
 		r.from = p.messages[len(p.messages)-1].ID
 	}
 	return out, nil
+}
+
+// endReplay ends the replay of the first topic still to replay with m, its only event.
+func (s *Subscriber) endReplay(m *Message) []*Message {
+	s.replay = s.replay[1:]
+	return []*Message{m}
 }
 
 // Reset reasons: why a resume position could not be honoured exactly.

@@ -16,7 +16,7 @@ func TestPagesAreServedBesideTheAPI(t *testing.T) {
 		"/index.html":   "<h1>Sign in with your phone</h1>",
 		"/phone.html":   "<h1>Phone simulator</h1>",
 		"/console.html": "<h1>Topic console</h1>",
-		"/login.js":     "new EventSource(",
+		"/login.js":     "subscribe(",
 	} {
 		resp, err := http.Get(a.Base + path)
 		if err != nil {

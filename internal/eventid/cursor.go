@@ -19,6 +19,9 @@ type Cursor struct {
 	// Known tells whether a position was given for the topic; an unknown one starts at the
 	// topic's current end.
 	Known []bool
+	// Instant tells that the positions came from one bare id given for several topics: a
+	// moment in time rather than ids each topic handed out.
+	Instant bool
 }
 
 // NewCursor returns a cursor over topics with no known position.
@@ -47,6 +50,7 @@ func ParseCursor(topics []string, s string) (*Cursor, error) {
 		for i := range topics {
 			c.Positions[i], c.Known[i] = id, true
 		}
+		c.Instant = len(topics) > 1
 		return c, nil
 	}
 	for _, part := range strings.Split(s, ",") {

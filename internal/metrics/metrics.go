@@ -38,6 +38,14 @@ var (
 		Namespace: namespace, Name: "stream_refusals_total",
 		Help: "Stream opens refused for a passing reason, answered so that browsers retry, by code.",
 	}, []string{"code"})
+	StreamsEnded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "streams_ended_total",
+		Help: "Streams ended, by reason: client_gone, shutdown, credential_expired, slow_consumer, write_timeout, done, error, panic.",
+	}, []string{"reason"})
+	Shed = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "shed_requests_total",
+		Help: "Plain requests refused by load shedding (stream opens are never shed).",
+	})
 	StreamPanics = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "stream_panics_total",
 		Help: "Streams ended by a panic in their logic (the process goes on).",
@@ -59,7 +67,7 @@ var (
 
 // all are the collectors the service registers.
 var all = []prometheus.Collector{OpenStreams, Published, Delivered, SlowDisconnects, Resets, Recoveries,
-	RecoveryFailures, RecoveryRetries, Refusals, StreamPanics, DeliveryLag, redisMetrics}
+	RecoveryFailures, RecoveryRetries, Refusals, StreamsEnded, Shed, StreamPanics, DeliveryLag, redisMetrics}
 
 func init() {
 	prometheus.MustRegister(all...)

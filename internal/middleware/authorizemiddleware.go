@@ -5,7 +5,6 @@ package middleware
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/zeromicro/go-zero/rest/httpx"
 
@@ -27,12 +26,12 @@ func NewAuthorizeMiddleware(tokens *auth.Tokens) *AuthorizeMiddleware {
 
 func (m *AuthorizeMiddleware) Handle(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		token, ok := auth.BearerToken(r.Header.Get("Authorization"))
 		if !ok {
 			httpx.ErrorCtx(r.Context(), w, apierr.Unauthorized("missing bearer token"))
 			return
 		}
-		id, err := m.tokens.Identity(strings.TrimSpace(token))
+		id, err := m.tokens.Identity(token)
 		if err != nil {
 			httpx.ErrorCtx(r.Context(), w, apierr.Unauthorized("invalid or expired bearer token"))
 			return

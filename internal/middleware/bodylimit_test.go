@@ -137,7 +137,7 @@ func TestMaxBytesFollowsTheServersSettings(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var reached atomic.Int32
-			h := MaxBytes(c.conf)(echo(&reached))
+			h := Edge(c.conf)(echo(&reached))
 			for _, chunked := range []bool{false, true} {
 				r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(strings.Repeat("z", c.size)))
 				if chunked {

@@ -1,4 +1,4 @@
--- cancel_phone: scanned or confirmed -> cancelled, by the user who scanned. ARGV[3] uid.
+-- cancel_phone: scanned or confirmed -> cancelled, by the user who scanned. ARGV[4] uid.
 -- The precedence is confirm's: before a scan no phone has a say yet (conflict).
 local s = qr_load()
 if not s then
@@ -11,7 +11,7 @@ end
 if s.state == 'pending' then
   return qr_reply('conflict')
 end
-if s.uid ~= ARGV[3] then
+if s.uid ~= ARGV[4] then
   return qr_reply('forbidden')
 end
 qr_end(s, 'cancelled', '{"state":"cancelled","by":"phone"}')

@@ -2,12 +2,13 @@
 -- sse_append) and before the script's own body, so that a transition and the event announcing
 -- it are one atomic step: no reader ever sees a state without its event, or the reverse.
 --
--- KEYS: [1] the session hash, [2] the topic's stream, [3] the topic's meta hash. All three
--- carry the hash tag {qr:<id>}, so in a Redis Cluster they live in one slot.
--- ARGV: [1] the topic's pub/sub channel, [2] Retention in ms; a script's own arguments follow.
+-- KEYS: [1] the session hash, [2] the topic's stream, [3] the topic's meta hash. All three,
+-- and the channel, carry the hash tag {qr:<id>}, so in a Redis Cluster they live in one slot.
+-- ARGV: [1] the topic's pub/sub channel, [2] the command announcing on it (PUBLISH or
+-- SPUBLISH, see sse_append), [3] Retention in ms; a script's own arguments follow.
 local qr_key, qr_stream, qr_meta = KEYS[1], KEYS[2], KEYS[3]
-local qr_channel = ARGV[1]
-local qr_retention = tonumber(ARGV[2])
+local qr_channel, qr_publish_cmd = ARGV[1], ARGV[2]
+local qr_retention = tonumber(ARGV[3])
 
 -- A session announces at most four states, so 16 keeps all of them for a reconnecting browser.
 local QR_HISTORY = 16
@@ -50,7 +51,7 @@ end
 -- the session key live exactly as long as the topic's history (ttl_ms). Extra field/value
 -- pairs are written in the same HSET.
 local function qr_move(s, state, data, ttl_ms, ...)
-  local pos = sse_append(qr_stream, qr_meta, qr_channel, QR_HISTORY, ttl_ms, state, data)
+  local pos = sse_append(qr_stream, qr_meta, qr_channel, QR_HISTORY, ttl_ms, state, data, qr_publish_cmd)
   redis.call('HSET', qr_key, 'state', state, 'pos', pos, ...)
   redis.call('PEXPIRE', qr_key, ttl_ms)
   s.state = state

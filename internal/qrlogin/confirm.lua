@@ -1,4 +1,4 @@
--- confirm: scanned -> confirmed, by the user who scanned. ARGV[3] uid.
+-- confirm: scanned -> confirmed, by the user who scanned. ARGV[4] uid.
 -- Before any scan there is no rightful confirmer yet, so that is a state conflict; after it,
 -- anyone but the scanner is refused before the state is looked at.
 local s = qr_load()
@@ -13,7 +13,7 @@ end
 if s.state == 'pending' then
   return qr_reply('conflict')
 end
-if s.uid ~= ARGV[3] then
+if s.uid ~= ARGV[4] then
   return qr_reply('forbidden')
 end
 if s.state ~= 'scanned' then

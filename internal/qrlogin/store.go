@@ -60,11 +60,13 @@ const (
 type Store struct {
 	rdb redis.UniversalClient
 	cfg Config
+	// announce is the command announcing transitions (see publish.AnnounceCommand).
+	announce string
 }
 
 // NewStore returns a Store on rdb (standalone, Sentinel or Cluster).
 func NewStore(rdb redis.UniversalClient, cfg Config) *Store {
-	return &Store{rdb: rdb, cfg: cfg.withDefaults()}
+	return &Store{rdb: rdb, cfg: cfg.withDefaults(), announce: publish.AnnounceCommand(rdb)}
 }
 
 // Create starts a pending session for the browser described by req and announces it on the
@@ -171,7 +173,7 @@ func (s *Store) transition(ctx context.Context, script *redis.Script, id string,
 func (s *Store) run(ctx context.Context, script *redis.Script, id string, args ...any) (string, map[string]string, error) {
 	topic := Topic(id)
 	keys := []string{sessionKey(id), publish.StreamKey(topic), publish.MetaKey(topic)}
-	argv := append([]any{publish.Channel(topic), s.cfg.Retention.Milliseconds()}, args...)
+	argv := append([]any{publish.Channel(topic), s.announce, s.cfg.Retention.Milliseconds()}, args...)
 	reply, err := script.Run(ctx, s.rdb, keys, argv...).Slice()
 	if err != nil {
 		return "", nil, fmt.Errorf("qrlogin %s: %w", id, err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,15 +95,20 @@ func (s *Sentinel) Master(t testing.TB) *Server {
 	return nil
 }
 
-// Failover waits until the replica has every write the master took so far (so writes made
-// before Failover are kept; writes made during it may be lost, as in any Sentinel
-// failover: replication is asynchronous and the old master takes writes until it is told
-// to replicate), asks a sentinel to fail over (SENTINEL FAILOVER), waits until every sentinel
-// names the replica as master and it says so itself, and returns it. The old master is
-// then made the new master's replica at once (the sentinels would do it themselves, but
-// only about ten seconds later), and Failover returns when it is in sync. The sentinels
-// learn of it within about ten seconds (their INFO period): a second Failover waits for
-// that.
+// Failover switches the master gracefully, so that no write it acknowledged is lost: it
+// waits until the replica has every write the master took so far, pauses writes on the
+// master (CLIENT PAUSE WRITE: writers wait, as with Redis's own FAILOVER command) and waits
+// for the replica to have the last of them, asks a sentinel to fail over (SENTINEL
+// FAILOVER), waits until every sentinel names the replica as master and it says so itself,
+// and returns it. The old master is then made the new master's replica at once (the
+// sentinels would do it themselves, but only about ten seconds later) and let go: writes
+// that waited on it are refused (READONLY), never acknowledged and then dropped by the
+// resynchronisation. Failover returns when the old master is in sync. The sentinels learn
+// of it within about ten seconds (their INFO period): a second Failover waits for that.
+//
+// Without the pause, the old master would take and acknowledge writes until it is told to
+// replicate, and lose them then: a sentinel promotes the replica without telling the old
+// master to stop.
 func (s *Sentinel) Failover(t testing.TB) *Server {
 	t.Helper()
 	old := s.Master(t)
@@ -113,6 +119,10 @@ func (s *Sentinel) Failover(t testing.TB) *Server {
 	if err := replicated(old); err != nil {
 		t.Fatalf("redistest: before the failover: %v", err)
 	}
+	if _, err := old.Do("client", "pause", SentinelTimeout.Milliseconds(), "write"); err != nil {
+		t.Fatalf("redistest: CLIENT PAUSE on %s: %v", old.Name, err)
+	}
+	WaitFor(t, SentinelTimeout, next.Name+" has every write of "+old.Name, func() error { return caughtUp(old) })
 	WaitFor(t, SentinelTimeout, "SENTINEL FAILOVER accepted", func() error {
 		// NOGOODSLAVE while a sentinel has no fresh word of the replica: ask again.
 		_, err := s.Sentinels[0].Do("sentinel", "failover", SentinelMaster)
@@ -134,9 +144,39 @@ func (s *Sentinel) Failover(t testing.TB) *Server {
 		if _, err := old.Do("replicaof", "127.0.0.1", strconv.Itoa(next.Port)); err != nil {
 			t.Fatalf("redistest: REPLICAOF on %s: %v", old.Name, err)
 		}
+		if _, err := old.Do("client", "unpause"); err != nil {
+			t.Fatalf("redistest: CLIENT UNPAUSE on %s: %v", old.Name, err)
+		}
 		WaitFor(t, SentinelTimeout, old.Name+" replicating "+next.Name, func() error { return isRole(old, "slave") })
 	}
 	return next
+}
+
+// caughtUp checks that master's replica acknowledged master's whole replication stream
+// (INFO replication: the replica's offset equals master_repl_offset). Replicas acknowledge
+// once a second; WAIT would ask them at once, but only for its own connection's writes.
+func caughtUp(master *Server) error {
+	out, err := master.Do("info", "replication")
+	if err != nil {
+		return fmt.Errorf("%s: %w", master.Name, err)
+	}
+	var own, acked string
+	for _, line := range strings.Split(out.(string), "\r\n") {
+		if v, ok := strings.CutPrefix(line, "master_repl_offset:"); ok {
+			own = v
+		}
+		if v, ok := strings.CutPrefix(line, "slave0:"); ok {
+			for _, kv := range strings.Split(v, ",") {
+				if o, ok := strings.CutPrefix(kv, "offset="); ok {
+					acked = o
+				}
+			}
+		}
+	}
+	if own == "" || own != acked {
+		return fmt.Errorf("%s: replica at offset %q of %q", master.Name, acked, own)
+	}
+	return nil
 }
 
 // replicated returns once master's replica has acknowledged everything master wrote: a

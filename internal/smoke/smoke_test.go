@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v2"
+
 	"github.com/sseapi/sse-api/internal/auth"
 	"github.com/sseapi/sse-api/internal/redistest"
 	"github.com/sseapi/sse-api/internal/testinstance"
@@ -164,6 +166,13 @@ func TestProductionBuildAndConfig(t *testing.T) {
 	if status, body := get(t, dev+"/metrics", nil); status != http.StatusOK || !strings.Contains(body, "\nsse_open_streams ") {
 		t.Errorf("/metrics: %d, sse_open_streams missing", status)
 	}
+	// The Deployment's probes, on the ports they name, answer: the process lives and is ready.
+	for _, probe := range deploymentProbes(t) {
+		url := fmt.Sprintf("http://127.0.0.1:%d%s", map[int]int{8888: port, 6060: devPort}[probe.port], probe.path)
+		if status, body := get(t, url, nil); status != http.StatusOK {
+			t.Errorf("%s probe %s (container port %d): %d %s", probe.kind, probe.path, probe.port, status, body)
+		}
+	}
 	if status, body := get(t, base+"/openapi.json", nil); status != http.StatusOK || !strings.Contains(body, `"swagger": "2.0"`) {
 		t.Errorf("/openapi.json: %d", status)
 	}
@@ -236,6 +245,65 @@ func TestProductionBuildAndConfig(t *testing.T) {
 	if !strings.Contains(logs, `open files: limit `) {
 		t.Error("the open-file limit is not logged at start")
 	}
+}
+
+type probe struct {
+	kind, path string
+	port       int // the container port, resolved from its name
+}
+
+// deploymentProbes reads the HTTP probes of deploy/kubernetes/deployment.yaml.
+func deploymentProbes(t *testing.T) []probe {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(root, "deploy", "kubernetes", "deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type httpProbe struct {
+		HTTPGet struct {
+			Path string `yaml:"path"`
+			Port any    `yaml:"port"`
+		} `yaml:"httpGet"`
+	}
+	var d struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct {
+						Ports []struct {
+							Name          string `yaml:"name"`
+							ContainerPort int    `yaml:"containerPort"`
+						} `yaml:"ports"`
+						LivenessProbe  httpProbe `yaml:"livenessProbe"`
+						ReadinessProbe httpProbe `yaml:"readinessProbe"`
+					} `yaml:"containers"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(raw, &d); err != nil || len(d.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("deployment.yaml: %v", err)
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	var out []probe
+	for kind, p := range map[string]httpProbe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
+		pr := probe{kind: kind, path: p.HTTPGet.Path}
+		switch port := p.HTTPGet.Port.(type) {
+		case int:
+			pr.port = port
+		case string:
+			for _, cp := range c.Ports {
+				if cp.Name == port {
+					pr.port = cp.ContainerPort
+				}
+			}
+		}
+		if pr.path == "" || (pr.port != 8888 && pr.port != 6060) {
+			t.Fatalf("%s probe %+v: want an HTTP GET on the API's or the DevServer's port", kind, pr)
+		}
+		out = append(out, pr)
+	}
+	return out
 }
 
 func get(t *testing.T, url string, header http.Header) (int, string) {

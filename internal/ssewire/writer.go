@@ -65,6 +65,7 @@ type Writer struct {
 	// a tenth of WriteTimeout has passed, so that not every flush pays for a timer update.
 	deadline time.Time
 	endBy    atomic.Int64 // unix nanoseconds after which no write may go on; 0: none (EndBy)
+	endSet   bool         // endBy was applied as the write deadline
 }
 
 // NewWriter returns a Writer for w. It writes nothing until Open.
@@ -321,10 +322,17 @@ func (w *Writer) Close() {
 }
 
 // armDeadline moves the write deadline WriteTimeout ahead, unless it was moved less than a
-// tenth of WriteTimeout ago, and never past EndBy's time.
+// tenth of WriteTimeout ago; once EndBy was called, its time holds instead.
 func (w *Writer) armDeadline() {
+	if end := w.endBy.Load(); end != 0 {
+		if !w.endSet {
+			w.endSet = true
+			w.setWriteDeadline(time.Unix(0, end))
+		}
+		return
+	}
 	d := w.opts.WriteTimeout
-	if d <= 0 || w.endBy.Load() != 0 {
+	if d <= 0 {
 		return
 	}
 	now := time.Now()
@@ -333,18 +341,21 @@ func (w *Writer) armDeadline() {
 	}
 	w.deadline = now.Add(d)
 	w.setWriteDeadline(w.deadline)
-	if end := w.endBy.Load(); end != 0 {
+	if end := w.endBy.Load(); end != 0 && w.conn != nil {
 		w.setWriteDeadline(time.Unix(0, end)) // EndBy ran meanwhile: its time holds
 	}
 }
 
-// EndBy makes every write, one under way included, fail once t has passed: a stream that
-// must end gets its loop back from a client that stopped reading, while one that reads
-// still takes what is written until then. Unlike the other methods it may be called from
-// any goroutine.
+// EndBy makes writes fail once t has passed: a stream that must end gets its loop back from
+// a client that stopped reading, while one that reads still takes what is written until
+// then. Unlike the other methods it may be called from any goroutine. On a detached
+// connection it also ends a write under way; in a handler (HTTP/2), whose ResponseWriter
+// only its own goroutine may touch, it applies from the next write on.
 func (w *Writer) EndBy(t time.Time) {
 	w.endBy.Store(t.UnixNano())
-	w.setWriteDeadline(t)
+	if w.conn != nil {
+		_ = w.conn.SetWriteDeadline(t)
+	}
 }
 
 func (w *Writer) setWriteDeadline(t time.Time) {

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/zeromicro/go-zero/core/logc"
@@ -29,6 +31,7 @@ var (
 	ErrClientGone        = errors.New("client went away")
 	ErrCredentialExpired = errors.New("credential expired")
 	errEnded             = errors.New("stream ended")
+	errPanic             = errors.New("panic")
 )
 
 // endGrace is how long a stream that must end (shutdown, its deadline) still waits for a
@@ -167,7 +170,7 @@ func (s *Stream) run(logic func(*Stream) error) {
 	var err error
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("panic: %v", p)
+			err = fmt.Errorf("%w: %v", errPanic, p)
 			logc.Errorf(s.ctx, "stream %s: panic: %v\n%s", s.route, p, debug.Stack())
 			metrics.StreamPanics.Inc()
 			if !s.opened {
@@ -215,19 +218,50 @@ func (s *Stream) finish(err error) {
 		}
 		return
 	}
-	if errors.Is(reason, ErrShuttingDown) {
+	kind := endKind(reason)
+	switch kind {
+	case "shutdown":
 		// Reconnect elsewhere, not all in the same moment.
 		_ = w.Retry(s.rt.conf.Retry + rand.N(max(s.rt.conf.Retry, time.Second)))
 		_ = w.Flush()
+	case "error":
+		// A failure of ours (a history read): the client resumes from its last id.
+		_ = w.Retry(s.rt.conf.Retry)
+		_ = w.Flush()
 	}
 	w.Close()
+	metrics.StreamsEnded.WithLabelValues(kind).Inc()
 	logc.Infow(s.ctx, "stream ended",
 		logc.Field("route", s.route),
+		logc.Field("end", kind),
 		logc.Field("reason", reason.Error()),
 		logc.Field("duration", time.Since(s.start).String()))
 	if s.finishAccessLog != nil {
 		s.finishAccessLog(s.ctx, http.StatusOK)
 	}
+}
+
+// endKind sorts why a stream ended, for metrics.
+func endKind(reason error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(reason, ErrClientGone), errors.Is(reason, syscall.EPIPE),
+		errors.Is(reason, syscall.ECONNRESET), errors.Is(reason, net.ErrClosed):
+		return "client_gone"
+	case errors.Is(reason, ErrShuttingDown):
+		return "shutdown"
+	case errors.Is(reason, ErrCredentialExpired):
+		return "credential_expired"
+	case errors.Is(reason, broker.ErrSlowConsumer):
+		return "slow_consumer"
+	case errors.As(reason, &ne) && ne.Timeout():
+		return "write_timeout"
+	case errors.Is(reason, errEnded):
+		return "done"
+	case errors.Is(reason, errPanic):
+		return "panic"
+	}
+	return "error"
 }
 
 // passing reports whether a refusal may not hold a moment later: a limit, the instance

@@ -7,7 +7,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/zeromicro/go-zero/core/logx"
@@ -47,7 +49,11 @@ type ServiceContext struct {
 	// unknown session ids.
 	QRCreates, QRMisses *ratelimit.Limiter
 
+	// Draining is set at SIGTERM: the instance is not ready any more (/readyz).
+	Draining atomic.Bool
+
 	ClientIP    *middleware.ClientIP
+	Shedding    *middleware.Shedding
 	Authorize   rest.Middleware
 	PublishBody rest.Middleware
 }
@@ -105,6 +111,7 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 		QRMisses:  limiter("qr-miss", c.QRLogin.MissesPerMinute),
 
 		ClientIP:    ips,
+		Shedding:    middleware.NewShedding(c.RestConf),
 		Authorize:   middleware.NewAuthorizeMiddleware(tokens).Handle,
 		PublishBody: middleware.NewPublishBodyMiddleware().Handle,
 	}, nil
@@ -116,9 +123,24 @@ func (s *ServiceContext) Close() {
 	_ = s.Redis.Close()
 }
 
-// PingRedis is the health probe of the dev server.
-func (s *ServiceContext) PingRedis(ctx context.Context) error {
-	return s.Redis.Client.Ping(ctx).Err()
+// Plain wraps the handler of a plain route, as its generated handler asks: it is shed under
+// CPU pressure (stream routes never are).
+func (s *ServiceContext) Plain(h http.HandlerFunc) http.HandlerFunc { return s.Shedding.Wrap(h) }
+
+// Ready is the readiness probe of the dev server: not shutting down, Redis answers, and the
+// pub/sub link that carries live events is up (a link that keeps failing while the pool
+// answers pings would otherwise read healthy).
+func (s *ServiceContext) Ready(ctx context.Context) error {
+	if s.Draining.Load() {
+		return errors.New("shutting down")
+	}
+	if err := s.Redis.Client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	if !s.Hub.LinkUp() {
+		return errors.New("pub/sub link down")
+	}
+	return nil
 }
 
 // User is the authenticated user of a route behind the Authorize middleware, or a 401.

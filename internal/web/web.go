@@ -2,7 +2,9 @@
 // login (index.html), the phone simulator (phone.html) and the topic console
 // (console.html). They are plain HTML, CSS and JavaScript modules embedded in the binary, so
 // nothing is built at run time, and every URL in them is relative, so they also work when a
-// proxy serves the service under a sub-path.
+// proxy serves the service under a sub-path. The browser client library the pages use,
+// sse-api-client.js and its TypeScript declarations, is served at /client/ from the files of
+// the client folder, where it is published to npm from.
 package web
 
 import (
@@ -17,6 +19,8 @@ import (
 	"time"
 
 	"github.com/zeromicro/go-zero/rest"
+
+	"github.com/sseapi/sse-api/client"
 )
 
 //go:embed static
@@ -49,15 +53,23 @@ var contentTypes = map[string]string{
 	".html": "text/html; charset=utf-8",
 	".css":  "text/css; charset=utf-8",
 	".js":   "text/javascript; charset=utf-8",
+	".ts":   "application/typescript; charset=utf-8", // the client's declarations (.d.ts)
 	".png":  "image/png",
 	".svg":  "image/svg+xml",
 }
 
-// Routes serve each embedded file at /<name>, and index.html at / too. They are plain
-// go-zero routes (one per file, no catch-all), so the API's own routes and its JSON 404 for
-// unknown paths are untouched.
+// ClientPrefix is where the client library's files are served: /client/sse-api-client.js.
+const ClientPrefix = "/client/"
+
+// Routes serve each embedded page and asset at /<name>, index.html at / too, and the client
+// library's files under ClientPrefix. They are plain go-zero routes (one per file, no
+// catch-all), so the API's own routes and its JSON 404 for unknown paths are untouched.
 func Routes() []rest.Route {
-	files := Files()
+	routes := fileRoutes(Files(), "/")
+	return append(routes, fileRoutes(client.Files(), ClientPrefix)...)
+}
+
+func fileRoutes(files fs.FS, prefix string) []rest.Route {
 	var routes []rest.Route
 	err := fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -71,8 +83,8 @@ func Routes() []rest.Route {
 			return fmt.Errorf("web: no content type for %s; add its extension to contentTypes", name)
 		}
 		h := fileHandler(name, body)
-		routes = append(routes, rest.Route{Method: http.MethodGet, Path: "/" + name, Handler: h})
-		if name == "index.html" {
+		routes = append(routes, rest.Route{Method: http.MethodGet, Path: prefix + name, Handler: h})
+		if prefix == "/" && name == "index.html" {
 			routes = append(routes, rest.Route{Method: http.MethodGet, Path: "/", Handler: h})
 		}
 		return nil

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/sseapi/sse-api/client"
 )
 
 func routeFor(t *testing.T, p string) http.HandlerFunc {
@@ -58,6 +60,31 @@ func TestRoutesServeEveryFile(t *testing.T) {
 		routeFor(t, "/"+name)(rec, req)
 		if etag == "" || rec.Code != http.StatusNotModified || rec.Body.Len() != 0 {
 			t.Errorf("GET /%s with If-None-Match %q: %d, %d bytes", name, etag, rec.Code, rec.Body.Len())
+		}
+	}
+}
+
+// The client library is served from the client folder's own files (the copy published to
+// npm), with a type a module script runs with.
+func TestRoutesServeTheClientLibrary(t *testing.T) {
+	for name, wantType := range map[string]string{
+		"sse-api-client.js":   "text/javascript; charset=utf-8",
+		"sse-api-client.d.ts": "application/typescript; charset=utf-8",
+	} {
+		want, err := fs.ReadFile(client.Files(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		routeFor(t, ClientPrefix+name)(rec, httptest.NewRequest(http.MethodGet, ClientPrefix+name, nil))
+		if rec.Code != http.StatusOK || rec.Body.String() != string(want) {
+			t.Errorf("GET %s%s: %d, %d bytes, want 200 and %d bytes", ClientPrefix, name, rec.Code, rec.Body.Len(), len(want))
+		}
+		if got := rec.Header().Get("Content-Type"); got != wantType {
+			t.Errorf("GET %s%s: Content-Type %q, want %q", ClientPrefix, name, got, wantType)
+		}
+		if got := rec.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("GET %s%s: X-Content-Type-Options %q", ClientPrefix, name, got)
 		}
 	}
 }
@@ -117,8 +144,8 @@ func TestPagesUseRelativeURLsOnly(t *testing.T) {
 	}
 }
 
-// Every page and script links only files that exist, so a renamed file cannot leave a page
-// silently broken.
+// Every page and script links only files that exist (pages, or the client library under
+// client/), so a renamed file cannot leave a page silently broken.
 func TestLinksPointAtEmbeddedFiles(t *testing.T) {
 	files := Files()
 	names, _ := fs.Glob(files, "*")
@@ -137,7 +164,11 @@ func TestLinksPointAtEmbeddedFiles(t *testing.T) {
 			if target == "" {
 				continue // "./": the login page
 			}
-			if _, err := fs.Stat(files, target); err != nil {
+			in := files
+			if lib, ok := strings.CutPrefix(target, strings.TrimPrefix(ClientPrefix, "/")); ok {
+				in, target = client.Files(), lib
+			}
+			if _, err := fs.Stat(in, target); err != nil {
 				t.Errorf("%s links %q, which is not embedded", name, m[1])
 			}
 		}

@@ -26,8 +26,9 @@ const (
 	manifests = root + "/deploy/kubernetes"
 	prodFile  = root + "/etc/sse-api.prod.yaml"
 
-	// The DevServer's probe paths: /livez (the process is alive) and /readyz (Redis
-	// reachable, pub/sub link up, not shutting down).
+	// The DevServer's probe paths (internal/devserver LivePath, ReadyPath): /livez (the
+	// process is alive) and /readyz (Redis reachable, pub/sub link up, not shutting down).
+	// internal/smoke also calls the Deployment's probes on the production binary.
 	livenessPath  = "/livez"
 	readinessPath = "/readyz"
 	// graceMargin is what terminationGracePeriodSeconds keeps past preStop and WaitTime.

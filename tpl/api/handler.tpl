@@ -14,7 +14,8 @@ import (
 
 {{if .HasDoc}}{{.Doc}}{{end}}
 func {{.HandlerName}}(svcCtx *svc.ServiceContext) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	// A plain route: shed under CPU pressure (streams never are).
+	return svcCtx.Plain(func(w http.ResponseWriter, r *http.Request) {
 		{{if .HasRequest}}var req types.{{.RequestType}}
 		if err := httpx.Parse(r, &req); err != nil {
 			httpx.ErrorCtx(r.Context(), w, err)
@@ -28,5 +29,5 @@ func {{.HandlerName}}(svcCtx *svc.ServiceContext) http.HandlerFunc {
 		} else {
 			{{if .HasResp}}respond.JSON(r.Context(), w, resp){{else}}httpx.Ok(w){{end}}
 		}
-	}
+	})
 }

@@ -16,7 +16,8 @@ import (
 
 // Start a QR-login session (browser); sets the HttpOnly cookie that binds it to this browser
 func CreateSessionHandler(svcCtx *svc.ServiceContext) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	// A plain route: shed under CPU pressure (streams never are).
+	return svcCtx.Plain(func(w http.ResponseWriter, r *http.Request) {
 		var req types.QrCreateReq
 		if err := httpx.Parse(r, &req); err != nil {
 			httpx.ErrorCtx(r.Context(), w, err)
@@ -30,5 +31,5 @@ func CreateSessionHandler(svcCtx *svc.ServiceContext) http.HandlerFunc {
 		} else {
 			respond.JSON(r.Context(), w, resp)
 		}
-	}
+	})
 }

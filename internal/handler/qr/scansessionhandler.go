@@ -16,7 +16,8 @@ import (
 
 // The app scanned the code: shows where the login request comes from
 func ScanSessionHandler(svcCtx *svc.ServiceContext) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	// A plain route: shed under CPU pressure (streams never are).
+	return svcCtx.Plain(func(w http.ResponseWriter, r *http.Request) {
 		var req types.QrPhoneReq
 		if err := httpx.Parse(r, &req); err != nil {
 			httpx.ErrorCtx(r.Context(), w, err)
@@ -30,5 +31,5 @@ func ScanSessionHandler(svcCtx *svc.ServiceContext) http.HandlerFunc {
 		} else {
 			respond.JSON(r.Context(), w, resp)
 		}
-	}
+	})
 }

@@ -16,7 +16,8 @@ import (
 
 // Get a single-use, 60 s ticket that lets an EventSource open a stream on given topics
 func CreateTicketHandler(svcCtx *svc.ServiceContext) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	// A plain route: shed under CPU pressure (streams never are).
+	return svcCtx.Plain(func(w http.ResponseWriter, r *http.Request) {
 		var req types.TicketReq
 		if err := httpx.Parse(r, &req); err != nil {
 			httpx.ErrorCtx(r.Context(), w, err)
@@ -30,5 +31,5 @@ func CreateTicketHandler(svcCtx *svc.ServiceContext) http.HandlerFunc {
 		} else {
 			respond.JSON(r.Context(), w, resp)
 		}
-	}
+	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sseapi/sse-api/internal/auth"
 	"github.com/sseapi/sse-api/internal/config"
+	"github.com/sseapi/sse-api/internal/eventid"
 )
 
 func TestEventsRefusesBeforeTheStreamOpens(t *testing.T) {
@@ -281,4 +282,25 @@ func TestEventsEndWhenTheCredentialExpires(t *testing.T) {
 	s, _ := h.open(t, "/v1/events?topic="+topic, bearer(tok))
 	s.waitEnded(t)
 	waitFor(t, "the stream to be released", func() bool { return h.svc.Streams.Len() == 0 })
+}
+
+// A bare Last-Event-ID on a stream of several topics is an instant, not an id each topic
+// handed out: a topic whose newest event is older than it missed nothing, and gets no reset.
+func TestEventsBareIDNewerThanATopicsNewestEventIsNoReset(t *testing.T) {
+	h := newHarness(t, nil)
+	a, b := h.topic(t, "news:a"), h.topic(t, "news:b")
+	tok := h.token(t, "alice", "news:*")
+	b1, _ := eventid.Parse(h.publish(t, b, "n", "1"))
+	var bare string
+	for { // an id of a in a later millisecond than b's newest
+		bare = h.publish(t, a, "n", "2")
+		if id, _ := eventid.Parse(bare); id.Ms > b1.Ms {
+			break
+		}
+	}
+	s, _ := h.open(t, "/v1/events?topic="+a+"&topic="+b, http.Header{"Authorization": {"Bearer " + tok}, "Last-Event-Id": {bare}})
+	h.publish(t, a, "n", "3")
+	if ev := s.nextEvent(t); ev.Event == "reset" || ev.Data != "3" {
+		t.Fatalf("spurious reset for a topic that missed nothing: %+v", ev)
+	}
 }

@@ -46,7 +46,7 @@ func (l *PublishLogic) Publish(req *types.PublishReq) (*types.PublishResp, error
 		return nil, apierr.BadRequest("malformed topic: want [A-Za-z0-9_.:-]{1,128}")
 	}
 	if body.Event != "" && !publish.ValidEvent(body.Event) {
-		return nil, apierr.BadRequest("malformed event name: want [A-Za-z0-9_.:-]{1,64}")
+		return nil, apierr.BadRequest("malformed event name: want [A-Za-z0-9_.:-]{1,64}, not reset or error (the service's own)")
 	}
 	if access.Reserved(req.Topic) || !who.CanPublish(req.Topic) {
 		return nil, apierr.Forbidden("not allowed to publish to this topic")

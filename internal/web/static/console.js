@@ -1,6 +1,8 @@
-// The topic console: a ticket from the token, then an EventSource on the ticket's topics.
-// Every event received is listed as it came, repeats included: the list is the evidence that
-// a resumed stream misses and repeats nothing.
+// The topic console: a ticket from the token, then a stream on the ticket's topics through
+// the client library (client/sse-api-client.js), which looks after tickets, the resume
+// cookie, the cursor and retries. Every event received is listed as it came, repeats
+// included: the list is the evidence that a resumed stream misses and repeats nothing.
+import { subscribe } from './client/sse-api-client.js';
 import { $, api, say, tokenPicker } from './common.js';
 
 const connStatus = $('conn-status');
@@ -17,8 +19,7 @@ const pubResult = $('pub-result');
 const DROP_MS = 1000;
 
 let token = '';
-let stream = null; // {url, es}
-let lastId = '';
+let stream = null; // the library's subscription
 let names = new Set();
 const counters = { opens: 0, autoReconnects: 0, reopens: 0 };
 
@@ -42,106 +43,94 @@ function splitList(text) {
   return text.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-function show(ev) {
-  // lastEventId is the stream's position after this event: for several topics it names one
-  // position per topic ("a=1-0,b=2-0"), and a stream resumes from it as a whole.
-  lastId = ev.lastEventId;
-  lastIdOut.textContent = lastId || '–';
+// show lists an event. Its id is the stream's position after it: for several topics one
+// position per topic ("a=1-0,b=2-0"), and a stream resumes from it as a whole.
+function show({ id, type, text, topic }) {
+  lastIdOut.textContent = id || '–';
   const li = document.createElement('li');
-  li.dataset.id = ev.lastEventId;
-  li.dataset.type = ev.type;
-  if (ev.type === 'reset') li.className = 'reset';
-  const id = document.createElement('code');
-  id.className = 'ev-id';
-  id.textContent = ev.lastEventId;
-  const type = document.createElement('span');
-  type.className = 'ev-type';
-  type.textContent = ev.type;
+  li.dataset.id = id;
+  li.dataset.type = type;
+  if (topic) li.dataset.topic = topic;
+  if (type === 'reset') li.className = 'reset';
+  const idOut = document.createElement('code');
+  idOut.className = 'ev-id';
+  idOut.textContent = id;
+  const typeOut = document.createElement('span');
+  typeOut.className = 'ev-type';
+  typeOut.textContent = type;
   const data = document.createElement('code');
   data.className = 'ev-data';
-  data.textContent = ev.data; // text, never HTML: anyone allowed to publish writes it
-  li.append(id, type, data);
+  data.textContent = text; // text, never HTML: anyone allowed to publish writes it
+  li.append(idOut, typeOut, data);
   list.append(li);
   count.textContent = String(list.children.length);
   li.scrollIntoView({ block: 'nearest' });
 }
 
-function listen(es, name) {
-  es.addEventListener(name, (ev) => {
-    if (stream?.es === es) show(ev);
-  });
-}
-
-// open starts an EventSource on url. Its own reconnects (after a network error or the
-// server ending the stream) resend Last-Event-ID and the resume cookie by themselves.
-function open(url) {
-  const es = new EventSource(url);
-  stream = { url, es };
-  let opened = false;
-  for (const name of names) listen(es, name);
-  es.addEventListener('open', () => {
-    if (stream?.es !== es) return;
-    bump('opens');
-    if (opened) bump('autoReconnects');
-    opened = true;
-    setStatus('open', 'connected', 'ok');
-  });
-  es.addEventListener('error', () => {
-    if (stream?.es !== es) return;
-    if (es.readyState === EventSource.CONNECTING) {
-      setStatus('reconnecting', 'reconnecting…', 'warn');
-    } else {
-      setStatus('closed', 'closed by the server (the credential was refused; connect again)', 'bad');
+// onState shows the library's state. "reconnected" is the browser's own EventSource
+// reconnect (same URL, Last-Event-ID, resume cookie); any other open after the first is a
+// new EventSource the page or the library made from the last id.
+function onState(state, reason, { delay, error }) {
+  const why = error ? `: ${error.message}` : '';
+  switch (state) {
+    case 'connecting':
+      if (reason !== 'start') bump('reopens');
+      setStatus('connecting', reason === 'ticket' ? 'getting a new ticket…' : 'connecting…');
+      break;
+    case 'open':
+      bump('opens');
+      if (reason === 'reconnected') bump('autoReconnects');
+      setStatus('open', 'connected', 'ok');
+      dropButton.disabled = false;
+      break;
+    case 'retrying':
+      if (reason === 'reconnect') setStatus('dropped', `dropped; reconnecting in ${delay / 1000} s…`, 'warn');
+      else if (reason === 'refused') setStatus('refused', `refused for now${why}; the browser tries again…`, 'warn');
+      else if (reason === 'network') setStatus('reconnecting', 'reconnecting…', 'warn');
+      else setStatus('reconnecting', `${reason === 'expired' ? 'ticket spent, cookie gone' : 'failed'}${why}; retrying in ${(delay / 1000).toFixed(1)} s…`, 'warn');
+      break;
+    case 'closed':
       dropButton.disabled = true;
-    }
-  });
-  dropButton.disabled = false;
-  disconnectButton.disabled = false;
-  setStatus('connecting', 'connecting…');
+      if (reason === 'closed') setStatus('idle', 'not connected');
+      else setStatus('closed', `closed${why} (connect again)`, 'bad');
+      break;
+  }
 }
 
 function close() {
-  stream?.es.close();
+  stream?.close();
   stream = null;
 }
 
-$('subscribe-form').addEventListener('submit', async (e) => {
+$('subscribe-form').addEventListener('submit', (e) => {
   e.preventDefault();
   close();
   const topics = splitList($('topics').value);
   names = new Set(splitList($('names').value));
-  setStatus('connecting', 'getting a ticket…');
-  try {
-    const { ticket } = await api('v1/tickets', { method: 'POST', token, body: { topics } });
-    lastId = '';
-    open(`v1/events?ticket=${encodeURIComponent(ticket)}`);
-  } catch (err) {
-    setStatus('error', `no ticket: ${err.message}`, 'bad');
-  }
+  disconnectButton.disabled = false;
+  stream = subscribe(topics, {
+    events: [...names],
+    // A ticket lets EventSource in without an Authorization header; its stream sets the
+    // resume cookie that the browser's reconnects (and the library's reopens) come back with.
+    getTicket: async (ts) => (await api('v1/tickets', { method: 'POST', token, body: { topics: ts } })).ticket,
+    onEvent: show, // resets too ({"topic","reason","lastEventId"}): no onReset is given
+    onState,
+  });
 });
 
-// A drop closes the stream and reopens it a moment later, as a browser does after a network
-// error. A new EventSource sends no Last-Event-ID of its own, so the last id goes in the URL;
+// A drop closes the stream and reopens it a moment later, as after a network error. A new
+// EventSource sends no Last-Event-ID of its own, so the library puts the last id in the URL;
 // the spent ticket stays in it, and the resume cookie its first stream set lets it back in.
 dropButton.addEventListener('click', () => {
   if (!stream) return;
-  const { url } = stream;
-  close();
   dropButton.disabled = true;
-  setStatus('dropped', `dropped; reconnecting in ${DROP_MS / 1000} s…`, 'warn');
-  setTimeout(() => {
-    if (stream) return; // connected anew meanwhile
-    const resume = lastId ? `${url}&lastEventId=${encodeURIComponent(lastId)}` : url;
-    bump('reopens');
-    open(resume);
-  }, DROP_MS);
+  stream.reconnect(DROP_MS);
 });
 
 disconnectButton.addEventListener('click', () => {
   close();
   dropButton.disabled = true;
   disconnectButton.disabled = true;
-  setStatus('idle', 'not connected');
 });
 
 $('clear').addEventListener('click', () => {
@@ -163,7 +152,7 @@ $('publish-form').addEventListener('submit', async (e) => {
   if (event && !names.has(event)) {
     names.add(event);
     $('names').value = [...names].join(', ');
-    if (stream) listen(stream.es, event);
+    stream?.listen(event);
   }
   try {
     const body = event ? { event, data } : { data };

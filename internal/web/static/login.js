@@ -1,5 +1,8 @@
 // The QR-login page: creates a session (the answer sets the HttpOnly cookie that binds it to
-// this browser), shows its QR code and follows its events until a terminal one.
+// this browser), shows its QR code and follows its events until a terminal one, through the
+// client library (client/sse-api-client.js), which tells a refused stream from a passing
+// failure and retries the latter.
+import { subscribe } from './client/sse-api-client.js';
 import { $, api, jwtClaims, mmss, say } from './common.js';
 
 const img = $('qr-image');
@@ -15,7 +18,7 @@ const sessionId = $('session-id');
 const STATES = ['pending', 'scanned', 'confirmed', 'consumed', 'cancelled', 'expired'];
 const TERMINAL = new Set(['consumed', 'cancelled', 'expired']);
 
-let session = null; // {id, base, es, deadline, exchanging, timer}
+let session = null; // {id, base, stream, deadline, exchanging, timer}
 let clockOffset = 0; // server clock minus ours, for the countdown
 
 function show(state, text, tone) {
@@ -36,15 +39,10 @@ function tick() {
 
 // Every stream re-sends the current state first, so a state may arrive twice (after a
 // reconnect): each step below must be safe to repeat.
-function onState(ev) {
-  const s = session;
-  if (!s || ev.target !== s.es) return; // an event of a session we have left
-  let data = {};
-  try {
-    data = JSON.parse(ev.data);
-  } catch {
-    // keep the event name, which is the state
-  }
+function onSessionEvent(s, ev) {
+  if (session !== s) return; // an event of a session we have left
+  // The library parsed the data; the event name is the state whatever the data.
+  const data = ev.data && typeof ev.data === 'object' ? ev.data : {};
   if (typeof data.expires_at === 'number') s.deadline = data.expires_at;
   tick();
   switch (ev.type) {
@@ -75,7 +73,7 @@ function onState(ev) {
 // finish ends a session's stream: after a terminal event the server ends the stream, and an
 // open EventSource would reconnect forever just to hear the same terminal state again.
 function finish(s) {
-  s.es.close();
+  s.stream.close();
   status.dataset.stream = 'closed';
   stopCountdown();
   cancel.hidden = true;
@@ -102,7 +100,7 @@ async function exchange(s) {
 
 async function start() {
   if (session) {
-    session.es.close();
+    session.stream?.close();
     clearInterval(session.timer);
   }
   session = null;
@@ -144,18 +142,22 @@ async function start() {
   s.timer = setInterval(tick, 250);
   cancel.disabled = false;
 
-  s.es = new EventSource(`${s.base}/events`);
-  status.dataset.stream = 'open';
-  for (const state of STATES) s.es.addEventListener(state, onState);
-  s.es.addEventListener('error', () => {
-    if (session !== s || TERMINAL.has(status.dataset.state)) return;
-    if (s.es.readyState === EventSource.CLOSED) {
-      show('error', 'The server refused the event stream; get a new code.', 'bad');
-      finish(s);
-    } else {
-      say(status, `${status.textContent.replace(/ \(reconnecting…\)$/, '')} (reconnecting…)`, status.dataset.tone);
-    }
+  s.stream = subscribe([], {
+    route: `${s.base}/events`, // the session's own stream, no topics
+    events: STATES,
+    storageKey: null, // each stream starts with the current state: no cursor to keep
+    onEvent: (ev) => onSessionEvent(s, ev),
+    onState: (state, reason) => {
+      if (session !== s || TERMINAL.has(status.dataset.state)) return;
+      if (state === 'closed' && reason !== 'closed') {
+        show('error', 'The server refused the event stream; get a new code.', 'bad');
+        finish(s);
+      } else if (state === 'retrying') {
+        say(status, `${status.textContent.replace(/ \(reconnecting…\)$/, '')} (reconnecting…)`, status.dataset.tone);
+      }
+    },
   });
+  status.dataset.stream = 'open';
 }
 
 newCode.addEventListener('click', start);
