@@ -15,6 +15,7 @@ import (
 	"github.com/zeromicro/go-zero/core/proc"
 	"github.com/zeromicro/go-zero/rest"
 
+	"github.com/sseapi/sse-api/internal/apidoc"
 	"github.com/sseapi/sse-api/internal/config"
 	"github.com/sseapi/sse-api/internal/demo"
 	"github.com/sseapi/sse-api/internal/devserver"
@@ -35,6 +36,7 @@ func main() {
 	logx.MustSetup(c.Log)
 	// Some go-zero middlewares log whole requests, credentials included.
 	logredact.Install()
+	logOpenFileLimit(c)
 	// The DevServer block is served by internal/devserver, whose probes also check Redis;
 	// go-zero's own dev server has no way to add them, so it must not start a second one.
 	dev := c.DevServer
@@ -52,7 +54,8 @@ func main() {
 	defer server.Stop()
 	ctx.Use(server)
 	handler.RegisterHandlers(server, ctx)
-	web.Register(server) // the demo pages at /
+	web.Register(server)    // the demo pages at /
+	apidoc.Register(server) // the API document at /openapi.json
 	if c.Demo.Enabled {
 		// Registered only when on, so that off it is an unknown route (config.Validate
 		// allowed it with the embedded Redis only).

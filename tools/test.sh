@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command of sse-api (`make test`, and what .ci/run runs): checks that the tree is
 # formatted, vetted and in step with sse.api, then runs every test with the race detector
+# (the service's, then the tools module's check of deploy/kubernetes)
 # against the real Redis at REDIS_ADDR (default 127.0.0.1:6379), starting a local
 # redis-server when one is installed and none answers, and last the real-browser tests
 # (browsertest/: Playwright driving Debian's headless Chromium).
@@ -35,6 +36,8 @@ echo "== gen-check"
 tools/gen.sh check
 echo "== go test -race"
 go test -race -count=1 ./...
+echo "== the tools module: vet, and the Kubernetes manifests' check (tools/deploycheck)"
+(cd tools && go vet ./... && go test -race -count=1 ./...)
 echo "== fuzz the wire writer briefly"
 go test -run='^$' -fuzz=FuzzWriteEvent -fuzztime=10s ./internal/ssewire/
 echo "== browser tests (browsertest/, headless Chromium)"

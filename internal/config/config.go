@@ -186,6 +186,11 @@ type LimitsConf struct {
 	AnonymousPerMinute int `json:",default=120"`
 }
 
+// DevAccessSecret is the Auth.AccessSecret shipped in etc/sse-api.yaml for development.
+// Everyone can read it, so anyone could sign tokens with it: Validate accepts it with the
+// embedded Redis only.
+const DevAccessSecret = "dev-secret-change-me-0123456789"
+
 // goZeroWaitTime is go-zero's Shutdown.WaitTime when the block leaves it out.
 const goZeroWaitTime = 5500 * time.Millisecond
 
@@ -193,6 +198,11 @@ const goZeroWaitTime = 5500 * time.Millisecond
 func (c Config) Validate() error {
 	if len(c.Auth.AccessSecret) < 8 {
 		return errors.New("Auth.AccessSecret must have at least 8 characters")
+	}
+	if c.Auth.AccessSecret == DevAccessSecret && !c.Redis.Embedded() {
+		return errors.New("Auth.AccessSecret is the development secret shipped in etc/sse-api.yaml, which " +
+			"anyone can read, and Redis is a real one: set Auth.AccessSecret: ${SSE_ACCESS_SECRET} and put " +
+			"a secret of your own in the environment variable SSE_ACCESS_SECRET")
 	}
 	if c.Middlewares.Log {
 		return errors.New("Middlewares.Log must be false: go-zero's request log writes raw request URIs " +

@@ -28,6 +28,7 @@ func TestValidateAcceptsWhatWorks(t *testing.T) {
 		"demo on the embedded Redis": func(c *Config) { c.Demo = DemoConf{Enabled: true, TokenTTL: time.Minute} },
 		"demo users":                 func(c *Config) { c.Demo = DemoConf{Enabled: true, Users: []string{"a.b-c_9"}, TokenTTL: time.Minute} },
 		"demo off with a real Redis": func(c *Config) { c.Redis.Addr = "127.0.0.1:6379"; c.Demo.TokenTTL = 0 },
+		"dev secret, embedded Redis": func(c *Config) { c.Auth.AccessSecret = DevAccessSecret },
 		"Middlewares.MaxBytes on":    func(c *Config) { c.Middlewares.MaxBytes = true },
 		"drain 4s, default wait":     func(c *Config) { c.Stream.DrainWindow = 4 * time.Second },
 		"drain 8s, wait 10s": func(c *Config) {
@@ -52,6 +53,14 @@ func TestValidateRefuses(t *testing.T) {
 	}{
 		{"no secret", func(c *Config) { c.Auth.AccessSecret = "" }, "Auth.AccessSecret"},
 		{"a 7-character secret", func(c *Config) { c.Auth.AccessSecret = "1234567" }, "Auth.AccessSecret"},
+		{"dev secret with Redis.Addr", func(c *Config) {
+			c.Auth.AccessSecret = DevAccessSecret
+			c.Redis.Addr = "10.0.0.1:6379"
+		}, "SSE_ACCESS_SECRET"},
+		{"dev secret with Redis.Addrs", func(c *Config) {
+			c.Auth.AccessSecret = DevAccessSecret
+			c.Redis.Addrs = []string{"10.0.0.1:7000", "10.0.0.2:7000"}
+		}, "SSE_ACCESS_SECRET"},
 		{"Verbose", func(c *Config) { c.Verbose = true }, "Verbose"},
 		{"go-zero's request log", func(c *Config) { c.Middlewares.Log = true }, "Middlewares.Log"},
 		{"CORS *", func(c *Config) { c.CorsOrigins = []string{"*"} }, "CorsOrigins"},
@@ -128,6 +137,8 @@ func TestShippedConfigLoadsAndValidates(t *testing.T) {
 		t.Errorf("QR content %q", c.QRLogin.ContentFor("abc", "k-_1"))
 	case c.QRLogin.AutoExchange:
 		t.Error("the shipped config exchanges without asking the browser's user")
+	case c.Auth.AccessSecret != DevAccessSecret:
+		t.Errorf("the shipped secret %q is not DevAccessSecret, which Validate refuses with a real Redis", c.Auth.AccessSecret)
 	}
 }
 

@@ -1,7 +1,8 @@
 // Package metrics holds the service's Prometheus collectors. They are registered once per
 // process and served by the DevServer's /metrics. The lag histogram has buckets for
 // streaming (milliseconds up to seconds), unlike go-zero's request histogram whose top bucket
-// of one second would put every stream in +Inf.
+// of one second would put every stream in +Inf. Names follow Prometheus's conventions: the
+// sse_ namespace, base units in the name (seconds), _total on counters.
 package metrics
 
 import "github.com/prometheus/client_golang/prometheus"
@@ -64,7 +65,10 @@ var (
 	})
 )
 
+// all are the collectors the service registers.
+var all = []prometheus.Collector{OpenStreams, Published, Delivered, SlowDisconnects, Resets, Recoveries,
+	RecoveryFailures, RecoveryRetries, Refusals, StreamsEnded, Shed, StreamPanics, DeliveryLag, redisMetrics}
+
 func init() {
-	prometheus.MustRegister(OpenStreams, Published, Delivered, SlowDisconnects, Resets, Recoveries,
-		RecoveryFailures, RecoveryRetries, Refusals, StreamsEnded, Shed, StreamPanics, DeliveryLag)
+	prometheus.MustRegister(all...)
 }

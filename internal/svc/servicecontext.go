@@ -22,6 +22,7 @@ import (
 	"github.com/sseapi/sse-api/internal/auth"
 	"github.com/sseapi/sse-api/internal/broker"
 	"github.com/sseapi/sse-api/internal/config"
+	"github.com/sseapi/sse-api/internal/metrics"
 	"github.com/sseapi/sse-api/internal/middleware"
 	"github.com/sseapi/sse-api/internal/qrlogin"
 	"github.com/sseapi/sse-api/internal/ratelimit"
@@ -77,6 +78,7 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 			return nil, fmt.Errorf("telemetry for redis: %w", err)
 		}
 	}
+	metrics.WatchRedis(conn.Client, c.Redis.Timeout)
 	tokens := auth.NewTokens(c.Auth.AccessSecret).WithMaxTTL(c.Auth.MaxTokenTTL)
 	// The limiters run on the one client, so they follow a Sentinel failover and Redis.DB.
 	if err := ratelimit.Preload(context.Background(), conn.Client); err != nil {

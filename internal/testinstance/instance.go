@@ -99,15 +99,23 @@ func Launch(bin, dir string, c Config) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	i := &Instance{
-		APIAddr:    fmt.Sprintf("127.0.0.1:%d", c.Port),
-		DevAddr:    fmt.Sprintf("127.0.0.1:%d", c.DevPort),
-		ConfigPath: filepath.Join(dir, fmt.Sprintf("sse-api-%d.yaml", c.Port)),
-	}
-	if err := os.WriteFile(i.ConfigPath, []byte(text), 0o600); err != nil {
+	path := filepath.Join(dir, fmt.Sprintf("sse-api-%d.yaml", c.Port))
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		return nil, err
 	}
-	i.Process = NewProcess(exec.Command(bin, "-f", i.ConfigPath))
+	return LaunchFile(bin, path, fmt.Sprintf("127.0.0.1:%d", c.Port), fmt.Sprintf("127.0.0.1:%d", c.DevPort))
+}
+
+// LaunchFile starts bin with a config file of the caller's (the production one, say), whose
+// API and DevServer answer at apiAddr and devAddr, with env added to the process's
+// environment, without waiting for it to serve.
+func LaunchFile(bin, configPath, apiAddr, devAddr string, env ...string) (*Instance, error) {
+	i := &Instance{APIAddr: apiAddr, DevAddr: devAddr, ConfigPath: configPath}
+	cmd := exec.Command(bin, "-f", configPath)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	i.Process = NewProcess(cmd)
 	i.started, i.raced = i.Logs.Watch(startedLine), i.Logs.Watch(raceLine)
 	if err := i.Start(); err != nil {
 		return nil, err
@@ -129,8 +137,8 @@ func Start(ctx context.Context, bin, dir string, c Config) (*Instance, error) {
 }
 
 // WaitReady waits until the instance serves: it has said it is starting, its API and
-// DevServer accept connections, and its health check (Redis answers) passes. It fails when
-// the process exits first or ctx ends.
+// DevServer accept connections, and its health check (readiness: Redis answers, the pub/sub
+// link is up) passes. It fails when the process exits first or ctx ends.
 func (i *Instance) WaitReady(ctx context.Context) error {
 	select {
 	case <-i.started:
@@ -144,18 +152,37 @@ func (i *Instance) WaitReady(ctx context.Context) error {
 			return fmt.Errorf("sse-api at %s: %v:\n%s", addr, err, i.Logs)
 		}
 	}
-	// Redis answered at start already (the service pings it before serving): one check.
+	// Redis answered at start already (the service pings it before serving), but /healthz
+	// (readiness) also wants the pub/sub link, which connects in the background: wait for it,
+	// bounded by ctx and by the exit.
+	for {
+		status, body, err := i.health(ctx)
+		if err == nil && status == http.StatusOK {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				return fmt.Errorf("sse-api health check: %v:\n%s", err, i.Logs)
+			}
+			return fmt.Errorf("sse-api health check: %d %s:\n%s", status, body, i.Logs)
+		case <-i.Done():
+			return fmt.Errorf("sse-api exited at start (code %d):\n%s", i.ExitCode(), i.Logs)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// health is one call of the DevServer's /healthz.
+func (i *Instance) health(ctx context.Context) (int, []byte, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+i.DevAddr+"/healthz", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("sse-api health check: %v:\n%s", err, i.Logs)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("sse-api health check: %d %s:\n%s", resp.StatusCode, body, i.Logs)
-	}
-	return nil
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, nil
 }
 
 // accepting waits until addr accepts a connection. The started line comes right before the
