@@ -20,6 +20,7 @@ import (
 	"github.com/sseapi/sse-api/internal/demo"
 	"github.com/sseapi/sse-api/internal/devserver"
 	"github.com/sseapi/sse-api/internal/handler"
+	"github.com/sseapi/sse-api/internal/keywatch"
 	"github.com/sseapi/sse-api/internal/logredact"
 	"github.com/sseapi/sse-api/internal/middleware"
 	"github.com/sseapi/sse-api/internal/svc"
@@ -60,6 +61,7 @@ func main() {
 		// Registered only when on, so that off it is an unknown route (config.Validate
 		// allowed it with the embedded Redis only).
 		demo.Register(server, c.Demo, ctx.Tokens)
+		demo.RegisterKeys(server, ctx.Redis.Client, keywatch.Rules(c.Watch.Keys))
 	}
 	devserver.Start(dev, ctx.Ready)
 

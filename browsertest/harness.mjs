@@ -94,13 +94,14 @@ export function renderConfig(values) {
 }
 
 /**
- * testConfig is a config for one instance on the real Redis. Retry and Heartbeat are short
- * so reconnects and heartbeats happen within a test's patience; Timeout is short so that a
- * stream outliving it proves it is exempt from go-zero's timeout. What is not given here
- * takes the template's default.
+ * testConfig is a config for one instance on the real Redis (REDIS_ADDR, or redis: a server
+ * of the scenario's own). Retry and Heartbeat are short so reconnects and heartbeats happen
+ * within a test's patience; Timeout is short so that a stream outliving it proves it is
+ * exempt from go-zero's timeout. What is not given here takes the template's default.
  */
 export function testConfig({
   port, devPort, qrTTL, qrAutoExchange, basePath, resumeCookiePath, ticketTTL, resumeTTL, maxStreamsPerUser = 1000, extra = '',
+  redis = redisAddr,
 }) {
   return renderConfig({
     Name: 'sse-api-browsertest',
@@ -111,7 +112,7 @@ export function testConfig({
     TicketTTL: ticketTTL,
     ResumeTTL: resumeTTL,
     ResumeCookiePath: resumeCookiePath,
-    RedisAddr: redisAddr,
+    RedisAddr: redis,
     Heartbeat: '300ms',
     Retry: '200ms',
     PublicTopics: '["public:*"]',

@@ -12,8 +12,9 @@ import reader from './scenarios/fetchreader.mjs';
 import subpath from './scenarios/subpath.mjs';
 import http2 from './scenarios/http2.mjs';
 import client from './scenarios/client.mjs';
+import watch from './scenarios/watch.mjs';
 
-const scenarios = [...qr, ...topics, ...reader, ...subpath, ...http2, ...client];
+const scenarios = [...qr, ...topics, ...reader, ...subpath, ...http2, ...client, ...watch];
 const SCENARIO_TIMEOUT_MS = 60_000;
 
 // undo runs a scenario's cleanups (closing its browser contexts, proxies), newest first, once.

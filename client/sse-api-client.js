@@ -310,7 +310,8 @@ function isNotice(data) {
  * topicOf tells which topic an event belongs to: a one-topic stream's only topic, or in a
  * multi-topic cursor ("a=<id>,b=<id>") the position that moved since the cursor before it.
  * When there is none to compare with (the first event of a fresh stream: EventSource does
- * not show the stream's opening position), it is the newest position.
+ * not show the stream's opening position), it is the newest position, or a watched key's
+ * value: its id is "0-<hash>", not a time, and the other keys are still at 0-0.
  */
 export function topicOf(before, id, topics = []) {
   if (!id || !id.includes('=')) return topics.length === 1 ? topics[0] : undefined;
@@ -319,6 +320,7 @@ export function topicOf(before, id, topics = []) {
   let newest;
   for (const [t, pos] of parseCursor(id)) {
     if (was.get(t) === pos) continue;
+    if (/^0-[1-9]/.test(pos)) return t;
     if (newest === undefined || newer(pos, newest)) {
       topic = t;
       newest = pos;

@@ -320,4 +320,8 @@ test('topicOf: the position that moved, the newest without a cursor before', () 
   assert.equal(topicOf('', 'a=1700000000000-2,b=1700000000000-1'), 'a');
   assert.equal(topicOf('', '5-0', ['only']), 'only');
   assert.equal(topicOf('', '5-0', ['a', 'b']), undefined);
+  // A watched key's value: its id is a hash ("0-<n>"), the keys without one are at 0-0.
+  assert.equal(topicOf('', 'a=1700000000000-0,key:q=0-9188'), 'key:q');
+  assert.equal(topicOf('', 'key:p=0-0,key:q=0-18446744073709551557,a=1700000000000-3'), 'key:q');
+  assert.equal(topicOf('a=1700000000000-0,key:q=0-9188', 'a=1700000000000-0,key:q=0-77'), 'key:q');
 });

@@ -81,6 +81,18 @@ func (s *histSnap) merge(o histSnap) {
 	s.Max = max(s.Max, o.Max)
 }
 
+// minus is s without the samples of o, an earlier snapshot of the same histogram (its
+// maximum stays s's: the latest one's may be o's).
+func (s histSnap) minus(o histSnap) histSnap {
+	out := histSnap{Counts: map[int]uint64{}, Max: s.Max}
+	for i, n := range s.Counts {
+		if d := n - min(n, o.Counts[i]); d > 0 {
+			out.Counts[i] = d
+		}
+	}
+	return out
+}
+
 func (s histSnap) total() uint64 {
 	var n uint64
 	for _, c := range s.Counts {

@@ -7,9 +7,10 @@
 //	/tmp/ssebench run -bin /tmp/sse-api -scenario topics -n 15000 -rate 5000 -duration 60s
 //	/tmp/ssebench run -bin /tmp/sse-api -scenario qr     -n 15000
 //	/tmp/ssebench run -bin /tmp/sse-api -scenario publish -duration 20s
+//	/tmp/ssebench run -bin /tmp/sse-api -scenario watch  -n 15000
 //
 // Subcommands: run (the orchestrator), ref (the reference server), worker (holds streams for
-// run; started by it). Everything talks to loopback only, and every run is bounded by
+// run; started by it), legacy (the polling endpoint of the watch scenario's baseline). Everything talks to loopback only, and every run is bounded by
 // -timeout and stops by itself. See "Load tests" in README.md.
 package main
 
@@ -29,6 +30,8 @@ func main() {
 		runRef(os.Args[2:])
 	case "worker":
 		runWorker()
+	case "legacy":
+		runLegacy(os.Args[2:])
 	default:
 		usage()
 	}
@@ -36,7 +39,7 @@ func main() {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage:
-  ssebench run -scenario idle|fanout|topics|qr|publish [flags]   (ssebench run -h lists them)
+  ssebench run -scenario idle|fanout|topics|qr|publish|watch [flags]   (ssebench run -h lists them)
   ssebench ref -listen 127.0.0.1:PORT                           the bare reference server`)
 	os.Exit(2)
 }

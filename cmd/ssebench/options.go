@@ -42,16 +42,20 @@ type options struct {
 	idle         time.Duration
 	pollInterval time.Duration
 	qrPoll       bool
+
+	writes    int
+	writeRate float64
+	watchPoll bool
 }
 
 func parseOptions(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.StringVar(&o.scenario, "scenario", "idle", "idle | fanout | topics | qr (with qr-poll beside it) | publish")
-	fs.IntVar(&o.n, "n", 0, "streams (idle 19000, fanout 10000, topics 15000, qr 15000 browsers)")
+	fs.StringVar(&o.scenario, "scenario", "idle", "idle | fanout | topics | qr (with qr-poll beside it) | publish | watch (with watch-poll beside it)")
+	fs.IntVar(&o.n, "n", 0, "streams (idle 19000, fanout 10000, topics 15000, qr 15000 browsers, watch 15000 pages)")
 	fs.IntVar(&o.instances, "instances", 1, "server instances sharing one Redis (streams are spread over them)")
-	fs.Float64Var(&o.rate, "rate", 0, "publishes per second (fanout 20, topics 5000)")
-	fs.DurationVar(&o.duration, "duration", 0, "publishing time (fanout and topics 60s, publish 20s)")
+	fs.Float64Var(&o.rate, "rate", 0, "publishes per second (fanout 20, topics 5000; watch: key writes in the burst, 5000)")
+	fs.DurationVar(&o.duration, "duration", 0, "publishing time (fanout and topics 60s, publish 20s, watch's burst 10s)")
 	fs.DurationVar(&o.hold, "hold", 15*time.Second, "idle: how long the quiet streams are held before RSS is read")
 	fs.IntVar(&o.events, "events", 3, "idle: events published after the hold, each checked to reach every stream once")
 	fs.StringVar(&o.servers, "servers", "ref,sse-api", "servers to measure, in order: ref, sse-api")
@@ -75,9 +79,12 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.extra, "config", "", "YAML appended to the sse-api config the run writes (\\n for new lines), e.g. 'Middlewares:\\n  Trace: false'")
 	fs.IntVar(&o.confirms, "confirms", 1000, "qr: sessions the phones confirm after the idle window")
 	fs.Float64Var(&o.confirmRate, "confirm-rate", 100, "qr: confirmations per second")
-	fs.DurationVar(&o.idle, "idle", 15*time.Second, "qr: idle window over which Redis commands are counted")
-	fs.DurationVar(&o.pollInterval, "poll-interval", time.Second, "qr-poll: each browser's polling interval")
+	fs.DurationVar(&o.idle, "idle", 15*time.Second, "qr, watch: idle window over which Redis commands are counted")
+	fs.DurationVar(&o.pollInterval, "poll-interval", time.Second, "qr-poll, watch-poll: each page's polling interval")
 	fs.BoolVar(&o.qrPoll, "qr-poll", true, "qr: run the polling baseline after the SSE browsers")
+	fs.IntVar(&o.writes, "writes", 1000, "watch: single writes, each to a key of its own, timed from write to page")
+	fs.Float64Var(&o.writeRate, "write-rate", 100, "watch: single writes per second")
+	fs.BoolVar(&o.watchPoll, "watch-poll", true, "watch: run the polling baseline after the SSE pages")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -79,6 +79,17 @@ type result struct {
 	Known            int64              `json:"browsersThatLearnt,omitempty"`
 	ConfirmLat       latency            `json:"confirmToBrowser"`
 
+	// watch: single writes and their write-to-page latency; the burst; how the pages ended
+	Writes               int64              `json:"writes,omitempty"`
+	WriteLat             latency            `json:"writeToPage"`
+	BurstWrites          int64              `json:"burstWrites,omitempty"`
+	BurstPerSec          float64            `json:"burstWritesPerSec,omitempty"`
+	BurstLat             latency            `json:"burstWriteToPage"`
+	BurstRedisCmdsPerSec float64            `json:"burstRedisCommandsPerSec,omitempty"`
+	BurstRedisCalls      map[string]float64 `json:"burstRedisCallsPerSec,omitempty"`
+	Stale                int64              `json:"stalePages"`
+	Skipped              int64              `json:"valuesSkipped"`
+
 	// Go runtime figures after the hold (summed over instances): goroutines, heap, stacks
 	Runtime map[string]float64 `json:"runtimeAfterHold,omitempty"`
 
@@ -189,6 +200,28 @@ func rowsFor(scenario string) []row {
 			{"confirm->browser p99", func(r result) string { return msStr(r.ConfirmLat.P99) }, func(r result) float64 { return r.ConfirmLat.P99 }},
 			{"confirm->browser max", func(r result) string { return msStr(r.ConfirmLat.Max) }, func(r result) float64 { return r.ConfirmLat.Max }},
 		}
+	case "watch":
+		return []row{
+			{"pages waiting", func(r result) string { return fmt.Sprintf("%d/%d", r.HeldAfterHold, r.Streams) }, nil},
+			{"Redis commands/s while idle", func(r result) string { return fmt.Sprintf("%.1f", r.RedisCmdsPerSec) }, func(r result) float64 { return r.RedisCmdsPerSec }},
+			{"polls/s while idle (failed)", func(r result) string { return fmt.Sprintf("%.0f (%.0f)", r.PollsPerSec, r.PollErrorsPerSec) }, nil},
+			{"server CPU while idle", func(r result) string { return fmt.Sprintf("%.1f%%", r.IdleCPUPercent) }, func(r result) float64 { return r.IdleCPUPercent }},
+			{"server RSS", func(r result) string { return fmtBytes(r.RSS) }, nil},
+			{"single writes seen", func(r result) string { return fmt.Sprintf("%d of %d", r.WriteLat.Count, r.Writes) }, nil},
+			{"write->page p50", func(r result) string { return msStr(r.WriteLat.P50) }, func(r result) float64 { return r.WriteLat.P50 }},
+			{"write->page mean", func(r result) string { return msStr(r.WriteLat.Mean) }, func(r result) float64 { return r.WriteLat.Mean }},
+			{"write->page p99", func(r result) string { return msStr(r.WriteLat.P99) }, func(r result) float64 { return r.WriteLat.P99 }},
+			{"write->page max", func(r result) string { return msStr(r.WriteLat.Max) }, func(r result) float64 { return r.WriteLat.Max }},
+			{"burst writes/s", func(r result) string { return fmt.Sprintf("%.0f (%d)", r.BurstPerSec, r.BurstWrites) }, nil},
+			{"burst: Redis commands/s", func(r result) string { return fmt.Sprintf("%.0f", r.BurstRedisCmdsPerSec) }, func(r result) float64 { return r.BurstRedisCmdsPerSec }},
+			{"burst: server / load / Redis CPU s", func(r result) string {
+				return fmt.Sprintf("%.2f / %.2f / %.2f", r.CPUSeconds, r.LoadCPUSeconds, r.RedisCPUSeconds)
+			}, func(r result) float64 { return r.CPUSeconds }},
+			{"burst: write->page p50", func(r result) string { return msStr(r.BurstLat.P50) }, func(r result) float64 { return r.BurstLat.P50 }},
+			{"burst: write->page p99", func(r result) string { return msStr(r.BurstLat.P99) }, func(r result) float64 { return r.BurstLat.P99 }},
+			{"values seen in the burst / skipped", func(r result) string { return fmt.Sprintf("%d / %d", r.BurstLat.Count, r.Skipped) }, nil},
+			{"stale pages at the end / duplicated", func(r result) string { return fmt.Sprintf("%d / %d", r.Stale, r.Dup) }, nil},
+		}
 	}
 	return common
 }
@@ -205,7 +238,7 @@ func printTable(w io.Writer, o options, rs []result) {
 	ratioName := ""
 	if len(rs) == 2 {
 		ratioName = "sse-api / ref"
-		if o.scenario == "qr" {
+		if o.scenario == "qr" || o.scenario == "watch" {
 			ratioName = "poll / sse"
 		}
 		head = append(head, ratioName)
@@ -261,8 +294,11 @@ func printTable(w io.Writer, o options, rs []result) {
 		if r.PublishLastError != "" {
 			fmt.Fprintf(w, "%s: last publish error: %s\n", r.Server, r.PublishLastError)
 		}
-		if r.Scenario == "qr" || r.Scenario == "qr-poll" {
+		if r.Scenario == "qr" || r.Scenario == "qr-poll" || r.Scenario == "watch" || r.Scenario == "watch-poll" {
 			fmt.Fprintf(w, "%s: Redis calls/s while idle: %s\n", r.Scenario, topCalls(r.RedisCalls))
+		}
+		if r.BurstRedisCalls != nil {
+			fmt.Fprintf(w, "%s: Redis calls/s in the burst: %s\n", r.Scenario, topCalls(r.BurstRedisCalls))
 		}
 	}
 }

@@ -89,7 +89,7 @@ func (b *bench) run() ([]result, error) {
 	needAPI := strings.Contains(o.servers, "sse-api")
 	if needAPI && o.url == "" {
 		if o.redisAddr == "" {
-			r, err := startRedis()
+			r, err := startRedis(scenarios[o.scenario].redisArgs...)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "ssebench: no private redis-server (", err, "), using 127.0.0.1:6379")
 				b.redis = "127.0.0.1:6379"

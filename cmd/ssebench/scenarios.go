@@ -12,7 +12,11 @@ type scenario struct {
 	pubConns int
 	// apiOnly: sse-api alone is measured (the reference server has no QR login).
 	apiOnly bool
-	measure func(b *bench, srv *server) ([]result, error)
+	// redisArgs are more arguments of the private redis-server; config, YAML appended to
+	// the sse-api config.
+	redisArgs []string
+	config    string
+	measure   func(b *bench, srv *server) ([]result, error)
 }
 
 var scenarios = map[string]scenario{
@@ -21,6 +25,7 @@ var scenarios = map[string]scenario{
 	"topics":  topicsScenario,
 	"qr":      qrScenario,
 	"publish": publishScenario,
+	"watch":   watchScenario,
 }
 
 // one makes a measure of a run that has one result, and shows the server's error lines

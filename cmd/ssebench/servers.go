@@ -73,7 +73,7 @@ func (b *bench) startAPI() (*server, error) {
 		Heartbeat: o.heartbeat.String(), QueueSize: o.queue,
 		QRTTL: "10m", QRConfirmWindow: "5m", QRRetention: "10m",
 		QRCreatePerMinute: 1000000000, QRMissesPerMinute: 1000000000, QRScansPerMinute: 1000000000,
-		Extra: strings.ReplaceAll(o.extra, `\n`, "\n"),
+		Extra: scenarios[o.scenario].config + strings.ReplaceAll(o.extra, `\n`, "\n"),
 	}
 	s := &server{kind: "sse-api"}
 	var insts []*testinstance.Instance
@@ -160,7 +160,7 @@ type redisServer struct {
 	addr string
 }
 
-func startRedis() (*redisServer, error) {
+func startRedis(args ...string) (*redisServer, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, err
@@ -170,8 +170,8 @@ func startRedis() (*redisServer, error) {
 		return nil, err
 	}
 	// notice: the level of the line that says it listens.
-	p := testinstance.NewProcess(exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--maxclients", "10000", "--loglevel", "notice"))
+	p := testinstance.NewProcess(exec.Command(bin, append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--maxclients", "10000", "--loglevel", "notice"}, args...)...))
 	listening := p.Logs.Watch("Ready to accept connections")
 	if err := p.Start(); err != nil {
 		return nil, err

@@ -44,6 +44,19 @@ type workerCmd struct {
 
 	// finish: the highest sequence number published on each topic.
 	Expect []int64 `json:"expect,omitempty"`
+	// finish: the topics are values (state keys): report streams and pages not holding
+	// the last one (stale) and the values they skipped, instead of events lost.
+	Values bool `json:"values,omitempty"`
+
+	// pollkeys: pages polling the legacy service's /key/<Prefix><i>, one per key.
+	Keys keyRange `json:"keys,omitzero"`
+}
+
+// keyRange is the keys Prefix<From> ... Prefix<To-1>; page i polls from sourceAddr(i, PerAddr).
+type keyRange struct {
+	Prefix   string `json:"prefix"`
+	From, To int
+	PerAddr  int `json:"perAddr"`
 }
 
 type streamSpec struct {
@@ -77,6 +90,9 @@ type workerReport struct {
 	Known        int64    `json:"known"` // browsers that learnt of their confirmation
 	ConfirmLat   histSnap `json:"confirmLat"`
 	EndedReasons []string `json:"endedReasons,omitempty"`
+	// watch
+	Stale   int64 `json:"stale"`   // streams and pages not holding their key's last value
+	Skipped int64 `json:"skipped"` // values overwritten before they were seen
 }
 
 const latShards = 16
@@ -106,6 +122,11 @@ type worker struct {
 	pollErrs    atomic.Int64
 	pollStop    chan struct{}
 	client      *http.Client
+
+	// watch
+	pages  []*keyPage
+	events atomic.Int64 // new values the pages saw
+	values atomic.Bool  // the final report is of values (workerCmd.Values)
 }
 
 type qrSession struct {
@@ -149,6 +170,8 @@ func runWorker() {
 			go w.qr(c)
 		case "confirm":
 			go w.confirm(c)
+		case "pollkeys":
+			go w.pollKeys(c)
 		case "finish":
 			w.finish(c)
 			return
@@ -190,7 +213,7 @@ func (w *worker) progress() {
 
 func (w *worker) report(final bool, expect []int64) workerReport {
 	w.mu.Lock()
-	streams := w.streams
+	streams, pages := w.streams, w.pages
 	errs := make(map[string]int, len(w.errors))
 	for k, v := range w.errors {
 		errs[k] = v
@@ -200,6 +223,7 @@ func (w *worker) report(final bool, expect []int64) workerReport {
 		Final: final, Opened: w.opened.Load(), Failed: w.failed.Load(), Retries: w.retries.Load(), Errors: errs,
 		Polls: w.polls.Load(), PollErrs: w.pollErrs.Load(),
 		Confirmed: w.confirmed.Load(), ConfirmErrs: w.confirmErrs.Load(), Known: w.known.Load(),
+		Events: w.events.Load(),
 	}
 	reasons := map[string]bool{}
 	for _, s := range streams {
@@ -212,7 +236,7 @@ func (w *worker) report(final bool, expect []int64) workerReport {
 				}
 			}
 		}
-		if final && expect != nil && s.onConfirm == nil {
+		if final && expect != nil && s.onConfirm == nil && !w.values.Load() {
 			r.Dup += s.dup
 			r.Lost += s.gaps
 			if want := expect[s.topic]; s.next-1 < want {
@@ -222,6 +246,9 @@ func (w *worker) report(final bool, expect []int64) workerReport {
 	}
 	for k := range reasons {
 		r.EndedReasons = append(r.EndedReasons, k)
+	}
+	if final && expect != nil && w.values.Load() {
+		w.valueReport(&r, streams, pages, expect)
 	}
 	for i := range w.lat {
 		r.Lat.merge(w.lat[i].snapshot())
@@ -499,6 +526,7 @@ func (w *worker) phone(url, token, body string) error {
 func (w *worker) finish(c workerCmd) {
 	pprof.StopCPUProfile() // if profiling: the file is complete before the report goes out
 	w.closing.Store(true)
+	w.values.Store(c.Values)
 	close(w.pollStop)
 	<-w.poller.done
 	w.poller.closeAll()

@@ -110,6 +110,8 @@ func add(t *workerReport, r workerReport) {
 	t.Confirmed += r.Confirmed
 	t.ConfirmErrs += r.ConfirmErrs
 	t.Known += r.Known
+	t.Stale += r.Stale
+	t.Skipped += r.Skipped
 	t.Lat.merge(r.Lat)
 	t.ConfirmLat.merge(r.ConfirmLat)
 	if t.Errors == nil {
@@ -123,8 +125,13 @@ func add(t *workerReport, r workerReport) {
 
 // finish asks every worker for its final report and waits for all of them.
 func (b *bench) finish(ws []*workerProc, expect []int64) (workerReport, error) {
+	return b.finishWith(ws, workerCmd{Op: "finish", Expect: expect})
+}
+
+// finishWith is finish with the command given (Op "finish").
+func (b *bench) finishWith(ws []*workerProc, c workerCmd) (workerReport, error) {
 	for _, w := range ws {
-		if err := w.send(workerCmd{Op: "finish", Expect: expect}); err != nil {
+		if err := w.send(c); err != nil {
 			return workerReport{}, err
 		}
 	}

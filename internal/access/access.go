@@ -15,6 +15,7 @@ import (
 
 	"github.com/sseapi/sse-api/internal/apierr"
 	"github.com/sseapi/sse-api/internal/auth"
+	"github.com/sseapi/sse-api/internal/keywatch"
 	"github.com/sseapi/sse-api/internal/middleware"
 	"github.com/sseapi/sse-api/internal/stream"
 	"github.com/sseapi/sse-api/publish"
@@ -32,6 +33,14 @@ type Config struct {
 	ResumeTTL        time.Duration
 	ResumeCookiePath string
 	SecureCookies    bool
+	// Keys says which Redis keys may be read as topics "key:<name>" (nil: none).
+	Keys KeyRules
+}
+
+// KeyRules are the rules of watched keys (internal/keywatch).
+type KeyRules interface {
+	// Watchable says whether key may be watched, and whether anyone may read it.
+	Watchable(key string) (public, ok bool)
 }
 
 // Access resolves stream requests.
@@ -81,7 +90,11 @@ func (a *Access) Plan(ctx context.Context, g auth.Grant, topics []string) (strea
 		return stream.Plan{}, err
 	}
 	for _, t := range topics {
-		if g.Allows(t, a.conf.Public) {
+		public, err := a.watchable(t)
+		if err != nil {
+			return stream.Plan{}, err
+		}
+		if public || g.Allows(t, a.conf.Public) {
 			continue
 		}
 		if !g.Authenticated() {
@@ -126,6 +139,45 @@ func (a *Access) Plan(ctx context.Context, g auth.Grant, topics []string) (strea
 		}
 	}
 	return p, nil
+}
+
+// MayRead checks that the user id may read topic, as Plan would for a token of theirs.
+func (a *Access) MayRead(id auth.Identity, topic string) error {
+	public, err := a.watchable(topic)
+	switch {
+	case err != nil:
+		return err
+	case public || id.CanSubscribe(topic, a.conf.Public):
+		return nil
+	}
+	return apierr.Forbidden("not allowed to subscribe to " + topic)
+}
+
+// KeyPrefix starts the topic of a watched Redis key: "key:<name>" (internal/keywatch).
+const KeyPrefix = keywatch.TopicPrefix
+
+// watchable checks a key's topic against the Watch rules before anything is read: a key no
+// rule matches cannot be read by anyone (403); one a public rule matches, by everyone.
+// Other topics are not public here, and no error.
+func (a *Access) watchable(topic string) (public bool, err error) {
+	key, isKey := strings.CutPrefix(topic, KeyPrefix)
+	if !isKey {
+		return false, nil
+	}
+	ok := false
+	if a.conf.Keys != nil {
+		public, ok = a.conf.Keys.Watchable(key)
+	}
+	if !ok {
+		return false, apierr.Forbidden(fmt.Sprintf("key %q matches no Watch.Keys rule: it cannot be watched", key))
+	}
+	return public, nil
+}
+
+// Publishable reports whether topic may be published to at all: not a reserved topic, and
+// not a watched key's, whose events are the key's changes, made in Redis by whoever owns it.
+func Publishable(topic string) bool {
+	return !Reserved(topic) && !strings.HasPrefix(topic, KeyPrefix)
 }
 
 // ReservedPrefix starts topics that only the service itself writes and that are read

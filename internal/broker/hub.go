@@ -43,6 +43,8 @@ type Options struct {
 	// connection); one that hears nothing for three is made again. A server that is down
 	// closes the connection and is noticed at once; the pings find one that hangs.
 	PingInterval time.Duration
+	// Source feeds the topics that are not sse-api's own (nil: none).
+	Source Source
 }
 
 func (o Options) withDefaults() Options {
@@ -225,6 +227,9 @@ func (h *Hub) join(ctx context.Context, s *Subscriber) ([]eventid.ID, error) {
 		sh.mu.Lock()
 		t := sh.topics[name]
 		if t == nil {
+			t = h.watchSourced(sh, name) // a Source's topic: watched, not on pub/sub
+		}
+		if t == nil {
 			t = newTopic(name)
 			sh.topics[name] = t
 			select {
@@ -290,9 +295,13 @@ func (h *Hub) leave(s *Subscriber) {
 		if t.refs--; t.refs == 0 {
 			t.gone.Store(true)
 			delete(sh.topics, name)
-			select {
-			case h.ops <- subOp{subscribe: false, channel: publish.Channel(name)}:
-			case <-h.closed:
+			if t.kind != KindOwn {
+				h.opts.Source.Unwatch(name)
+			} else {
+				select {
+				case h.ops <- subOp{subscribe: false, channel: publish.Channel(name)}:
+				case <-h.closed:
+				}
 			}
 		}
 		sh.mu.Unlock()

@@ -27,6 +27,9 @@ type Message struct {
 	// Rewind marks a reset made for one subscriber's own position: it moves that position
 	// wherever its id says, backwards included (a position the topic never had).
 	Rewind bool
+	// State marks a value of a KindState topic: it replaces the one before, and is written
+	// to a subscriber whose position is any other id (see Source).
+	State bool
 }
 
 var errBadAnnouncement = errors.New("broker: malformed announcement")

@@ -99,9 +99,14 @@ func (h *Hub) recover(t *topic) {
 
 	ctx, cancel := context.WithTimeout(h.ctx, h.opts.ReadyTimeout)
 	var err error
-	if init {
+	switch {
+	case t.kind == KindState:
+		err = h.readState(ctx, t)
+	case init:
 		err = h.fill(ctx, t)
-	} else {
+	case t.kind == KindStream:
+		err = h.readStreamPosition(ctx, t)
+	default:
 		err = h.readPosition(ctx, t)
 	}
 	cancel()
@@ -187,7 +192,7 @@ func (h *Hub) fill(ctx context.Context, t *topic) error {
 		}
 	}()
 	for first := true; ; first = false {
-		p, err := readPage(ctx, h.rdb, t.name, from.Next(), h.opts.PageSize)
+		p, err := h.page(ctx, t.name, from.Next(), h.opts.PageSize)
 		if err != nil {
 			return fmt.Errorf("recover after %s: %w", from, err)
 		}

@@ -79,6 +79,11 @@ func (h *Hub) Subscribe(ctx context.Context, cursor *eventid.Cursor) (*Subscribe
 	s.joinedAt = at
 	for i := range cursor.Topics {
 		switch {
+		case h.offerState(s, i):
+			// A value, not a history: it is queued, and written unless the client has it.
+			if !cursor.Known[i] {
+				cursor.Set(i, eventid.Zero)
+			}
 		case !cursor.Known[i]:
 			cursor.Set(i, at[i])
 		case cursor.Positions[i] != at[i]:
@@ -197,7 +202,7 @@ const spareCap = 16
 func (s *Subscriber) replayPage(ctx context.Context) ([]*Message, error) {
 	r := &s.replay[0]
 	name := s.cursor.Topics[r.topic]
-	p, err := readPage(ctx, s.hub.rdb, name, r.from.Next(), s.hub.opts.PageSize)
+	p, err := s.hub.page(ctx, name, r.from.Next(), s.hub.opts.PageSize)
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +306,7 @@ func (s *Subscriber) WritePosition(w FrameWriter) error {
 // written and moves the position wherever it says.
 func (s *Subscriber) write(w FrameWriter, m *Message, now time.Time) (bool, error) {
 	i := s.cursor.Index(m.Topic)
-	if i < 0 || (!m.Rewind && !s.cursor.Positions[i].Less(m.ID)) {
+	if i < 0 || !s.unseen(i, m) {
 		return false, nil
 	}
 	s.cursor.Set(i, m.ID)
@@ -317,8 +322,22 @@ func (s *Subscriber) write(w FrameWriter, m *Message, now time.Time) (bool, erro
 		return true, nil
 	}
 	metrics.Delivered.Inc()
-	metrics.DeliveryLag.Observe(lagSeconds(m.ID, now))
+	if !m.State { // a value's id is a hash, not a time
+		metrics.DeliveryLag.Observe(lagSeconds(m.ID, now))
+	}
 	return true, nil
+}
+
+// unseen reports whether m is new to s in the cursor's topic i: one after the position, a
+// value other than the one held, or a reset, which moves the position wherever it says.
+func (s *Subscriber) unseen(i int, m *Message) bool {
+	switch {
+	case m.Rewind:
+		return true
+	case m.State:
+		return s.cursor.Positions[i] != m.ID
+	}
+	return s.cursor.Positions[i].Less(m.ID)
 }
 
 // idText renders the cursor into a buffer owned by s. The string aliases that buffer and is

@@ -41,6 +41,7 @@ type topic struct {
 	ready chan struct{} // closed once last was read from Redis
 	refs  int           // joins not yet left; guarded by the shard's lock
 	gone  atomic.Bool   // the hub let the topic go (refs fell to 0): its recovery stops
+	kind  Kind          // KindOwn, or how a Source feeds it (see source.go)
 
 	mu      sync.Mutex
 	subs    map[*Subscriber]int // how many times each subscriber joined (a cursor may repeat a topic)
@@ -51,6 +52,8 @@ type topic struct {
 	before  int  // how many of pending arrived before the running read began
 	again   bool // the pub/sub link was re-established during the read: read once more
 	fails   int  // reads failed in a row, for the retry delay
+
+	value *Message // KindState: what a joining subscriber is offered; guarded by mu
 }
 
 // announcement is an event announced on pub/sub, and the id of the event before it.

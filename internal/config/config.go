@@ -12,6 +12,7 @@ import (
 
 	"github.com/zeromicro/go-zero/rest"
 
+	"github.com/sseapi/sse-api/internal/keywatch"
 	"github.com/sseapi/sse-api/internal/redisconn"
 )
 
@@ -45,6 +46,8 @@ type Config struct {
 	Limits  LimitsConf
 	QRLogin QRLoginConf
 	Demo    DemoConf
+	// Watch makes Redis keys that other services write readable as topics "key:<name>".
+	Watch keywatch.Conf
 	// CorsOrigins lists the origins whose pages may call the service from another origin
 	// (credentials included). Empty: same-origin only.
 	CorsOrigins []string `json:",optional"`
@@ -223,6 +226,9 @@ func (c Config) Validate() error {
 		return errors.New("QRLogin.Content must contain {id} and {key}: a phone scans only with the key of the QR")
 	}
 	if err := c.Demo.validate(c.Redis); err != nil {
+		return err
+	}
+	if err := c.Watch.Validate(); err != nil {
 		return err
 	}
 	wait := c.Shutdown.WaitTime

@@ -23,6 +23,7 @@ import (
 	"github.com/sseapi/sse-api/internal/apierr"
 	"github.com/sseapi/sse-api/internal/auth"
 	"github.com/sseapi/sse-api/internal/config"
+	"github.com/sseapi/sse-api/internal/keywatch"
 )
 
 // Path is the route of the mint.
@@ -58,10 +59,11 @@ func NewMinter(tokens *auth.Tokens, conf config.DemoConf) *Minter {
 }
 
 // Claims are the modest rights of a demo user: the shared demo topics and the user's own
-// topic, for reading and publishing; nothing else.
+// topic, for reading and publishing, and reading the demo keys (the console's watched
+// keys, KeyPrefix); nothing else.
 func Claims(user string) (publish, subscribe []string) {
 	topics := []string{TopicPrefix + "*", auth.UserTopicPrefix + user}
-	return topics, slices.Clone(topics)
+	return topics, append(slices.Clone(topics), keywatch.TopicPrefix+KeyPrefix+"*")
 }
 
 // Mint returns a token for user, who must be one of the configured demo users.

@@ -60,6 +60,10 @@ func TestMintGivesModestRights(t *testing.T) {
 			t.Errorf("CanSubscribe(%q) = %v, want %v", topic, got, want)
 		}
 	}
+	// The demo keys are read, never published to (nobody publishes to a key's topic).
+	if !id.CanSubscribe("key:demo:status", nil) || id.CanSubscribe("key:qrcode:1", nil) {
+		t.Errorf("demo keys: subscribe claims %v", id.Subscribe)
+	}
 }
 
 func TestMintRefusesOtherUsers(t *testing.T) {

@@ -28,8 +28,8 @@ func TestMain(m *testing.M) { testinstance.Main(m.Run, raceBuild, &binary) }
 
 // settings are the knobs tests turn; zero values take the defaults of withDefaults, then
 // the template's. Redis is the real Redis unless Embedded is set (the only Redis the demo
-// mint allows) or RedisAddr names another (one the test started); RedisAddrs, when set,
-// replaces it with a list (Cluster nodes).
+// mint allows); RedisAddr or RedisAddrs, when set, replace it (a server of the test's own,
+// Cluster nodes).
 type settings = testinstance.Config
 
 // withDefaults is what every e2e instance has: its name and secret, the real Redis, short
@@ -41,7 +41,7 @@ func withDefaults(t *testing.T, s settings) settings {
 		}
 	}
 	s.Name, s.Secret, s.ShutdownWait = "sse-api-e2e", secret, "30s"
-	if !s.Embedded && s.RedisAddrs == "" && s.RedisAddr == "" {
+	if !s.Embedded && s.RedisAddrs == "" && s.RedisAddr == "" { // a test's own server is kept
 		s.RedisAddr = redistest.Addr(t)
 	}
 	if s.Retry == "" {

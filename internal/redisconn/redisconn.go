@@ -127,6 +127,10 @@ type Conn struct {
 	embedded *miniredis.Miniredis
 }
 
+// EmbeddedServer is the embedded development Redis, nil with a real one: for what must be
+// taught to it, as it lacks some of Redis (keyspace notifications, see internal/keywatch).
+func (c *Conn) EmbeddedServer() *miniredis.Miniredis { return c.embedded }
+
 // Close closes the client and stops the embedded server.
 func (c *Conn) Close() error {
 	err := c.Client.Close()

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/zeromicro/go-zero/core/logc"
+	"github.com/zeromicro/go-zero/rest/httpx"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"github.com/zeromicro/go-zero/rest/httpx"
 
 	"github.com/sseapi/sse-api/internal/apierr"
 	"github.com/sseapi/sse-api/internal/broker"

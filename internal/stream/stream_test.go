@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/zeromicro/go-zero/core/logx"
+	"github.com/zeromicro/go-zero/rest/httpx"
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"github.com/zeromicro/go-zero/rest/httpx"
 
 	"github.com/sseapi/sse-api/internal/apierr"
 	"github.com/sseapi/sse-api/internal/broker"

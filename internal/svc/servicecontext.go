@@ -22,6 +22,7 @@ import (
 	"github.com/sseapi/sse-api/internal/auth"
 	"github.com/sseapi/sse-api/internal/broker"
 	"github.com/sseapi/sse-api/internal/config"
+	"github.com/sseapi/sse-api/internal/keywatch"
 	"github.com/sseapi/sse-api/internal/metrics"
 	"github.com/sseapi/sse-api/internal/middleware"
 	"github.com/sseapi/sse-api/internal/qrlogin"
@@ -52,6 +53,9 @@ type ServiceContext struct {
 
 	// Draining is set at SIGTERM: the instance is not ready any more (/readyz).
 	Draining atomic.Bool
+
+	// Watch feeds the hub the topics of watched Redis keys ("key:<name>"); nil without rules.
+	Watch *keywatch.Watcher
 
 	ClientIP    *middleware.ClientIP
 	Shedding    *middleware.Shedding
@@ -89,7 +93,16 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 	}
 	anonymous := limiter("anonymous", c.Limits.AnonymousPerMinute)
 	authn := &auth.Authenticator{Tokens: tokens, Tickets: auth.NewTickets(conn.Client, c.Auth.TicketTTL)}
-	hub := broker.NewHub(conn.Client, broker.Options{QueueSize: c.Stream.QueueSize})
+	watch, err := keywatch.Start(context.Background(), conn, c.Watch, c.Redis.DB)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	var source broker.Source // a nil *Watcher would not be a nil Source
+	if watch != nil {
+		source = watch
+	}
+	hub := broker.NewHub(conn.Client, broker.Options{QueueSize: c.Stream.QueueSize, Source: source})
 	return &ServiceContext{
 		Config:    c,
 		Redis:     conn,
@@ -103,6 +116,7 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 			ResumeTTL:        c.Auth.ResumeTTL,
 			ResumeCookiePath: c.Auth.ResumeCookiePath,
 			SecureCookies:    c.Auth.SecureCookies,
+			Keys:             keywatch.Rules(c.Watch.Keys),
 		}),
 		Streams: stream.New(hub, stream.Config{
 			Retry: c.Stream.Retry, Heartbeat: c.Stream.Heartbeat, WriteTimeout: c.Stream.WriteTimeout,
@@ -118,6 +132,8 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 		QRMisses:  limiter("qr-miss", c.QRLogin.MissesPerMinute),
 		QRScans:   limiter("qr-scan", c.QRLogin.ScansPerMinute),
 
+		Watch: watch,
+
 		ClientIP:    ips,
 		Shedding:    middleware.NewShedding(c.RestConf),
 		Authorize:   middleware.NewAuthorizeMiddleware(tokens).Handle,
@@ -127,6 +143,9 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 
 // Close stops the hub and closes Redis.
 func (s *ServiceContext) Close() {
+	if s.Watch != nil {
+		s.Watch.Close()
+	}
 	_ = s.Hub.Close()
 	_ = s.Redis.Close()
 }

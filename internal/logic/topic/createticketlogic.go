@@ -40,8 +40,8 @@ func (l *CreateTicketLogic) CreateTicket(req *types.TicketReq) (*types.TicketRes
 		return nil, err
 	}
 	for _, t := range topics {
-		if !who.CanSubscribe(t, l.svcCtx.Public) {
-			return nil, apierr.Forbidden("not allowed to subscribe to " + t)
+		if err := l.svcCtx.Access.MayRead(who, t); err != nil {
+			return nil, err
 		}
 	}
 	// Streams and resume cookies the ticket opens end when the token does.

@@ -48,7 +48,7 @@ func (l *PublishLogic) Publish(req *types.PublishReq) (*types.PublishResp, error
 	if body.Event != "" && !publish.ValidEvent(body.Event) {
 		return nil, apierr.BadRequest("malformed event name: want [A-Za-z0-9_.:-]{1,64}, not reset or error (the service's own)")
 	}
-	if access.Reserved(req.Topic) || !who.CanPublish(req.Topic) {
+	if !access.Publishable(req.Topic) || !who.CanPublish(req.Topic) {
 		return nil, apierr.Forbidden("not allowed to publish to this topic")
 	}
 	id, err := l.svcCtx.Publisher.Publish(l.ctx, req.Topic, body.Event, body.Data)

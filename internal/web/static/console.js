@@ -105,8 +105,13 @@ function close() {
 $('subscribe-form').addEventListener('submit', (e) => {
   e.preventDefault();
   close();
-  const topics = splitList($('topics').value);
+  const keys = splitList($('keys').value);
+  const topics = [...splitList($('topics').value), ...keys.map((k) => `key:${k}`)];
   names = new Set(splitList($('names').value));
+  if (keys.length && !(names.has('state') && names.has('deleted'))) {
+    names.add('state').add('deleted');
+    $('names').value = [...names].join(', ');
+  }
   disconnectButton.disabled = false;
   stream = subscribe(topics, {
     events: [...names],
@@ -162,3 +167,29 @@ $('publish-form').addEventListener('submit', async (e) => {
     say(pubResult, `Not published: ${err.message}`, 'bad');
   }
 });
+
+// The demo key writer (POST v1/demo/keys, only with Demo.Enabled): SET, DEL or XADD on a
+// demo key, as another service would; the answer is the command it ran.
+async function writeKey(body) {
+  const result = $('key-result');
+  try {
+    const { command } = await api('v1/demo/keys', { method: 'POST', body });
+    say(result, command, 'ok');
+  } catch (err) {
+    say(result, err.status === 404 ? 'This server has no demo key writer (Demo.Enabled is off).' : `Not written: ${err.message}`, 'bad');
+  }
+}
+
+$('key-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  let value;
+  try {
+    value = JSON.parse($('key-value').value);
+  } catch {
+    say($('key-result'), 'The value must be JSON, e.g. {"status": "scanned"} or "scanned".', 'bad');
+    return;
+  }
+  writeKey({ key: $('key-name').value.trim(), value, ttlSeconds: Number($('key-ttl').value) || 0 });
+});
+
+$('key-delete').addEventListener('click', () => writeKey({ key: $('key-name').value.trim(), delete: true }));
