@@ -197,9 +197,15 @@ export class Instance {
     for (const port of [this.port, this.devPort]) {
       if (!await this.#accepting(port, deadline)) throw new Error(`${this.name}: port ${port} does not accept:\n${this.logs()}`);
     }
-    const health = await fetch(`${this.dev}/healthz`);
-    if (health.status !== 200) throw new Error(`${this.name} health check: ${health.status} ${await health.text()}`);
-    return this;
+    // Ready, not just up: the health check passes once Redis and the pub/sub link answer,
+    // which may take a moment after the listener opens (as internal/testinstance's WaitReady).
+    for (;;) {
+      const health = await fetch(`${this.dev}/healthz`);
+      if (health.status === 200) return this;
+      const why = `${health.status} ${await health.text()}`;
+      if (Date.now() > deadline) throw new Error(`${this.name} health check: ${why}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /**
