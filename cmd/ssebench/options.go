@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,7 @@ type options struct {
 	events    int
 	servers   string
 	bin       string
+	before    string
 	url, dev  string
 	pid       int
 	secret    string
@@ -60,6 +62,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.events, "events", 3, "idle: events published after the hold, each checked to reach every stream once")
 	fs.StringVar(&o.servers, "servers", "ref,sse-api", "servers to measure, in order: ref, sse-api")
 	fs.StringVar(&o.bin, "bin", "", "sse-api binary to start (default: go build . into a temporary directory)")
+	fs.StringVar(&o.before, "before", "", "an earlier sse-api binary, measured after -bin in the same run with the same settings (servers list: add before)")
 	fs.StringVar(&o.url, "url", "", "measure an sse-api already running here (host:port, loopback) instead of starting one")
 	fs.StringVar(&o.dev, "dev", "", "with -url: its DevServer host:port (pprof)")
 	fs.IntVar(&o.pid, "pid", 0, "with -url: its pid, for RSS and CPU from /proc")
@@ -106,6 +109,12 @@ func parseOptions(args []string) (options, error) {
 	}
 	if sc.apiOnly {
 		o.servers = "sse-api"
+	}
+	if o.before != "" && !strings.Contains(o.servers, "before") {
+		o.servers += ",before"
+	}
+	if o.before == "" && strings.Contains(o.servers, "before") {
+		return o, errors.New("-servers names before: give its binary with -before")
 	}
 	if o.url != "" && !isLoopback(o.url) {
 		return o, errors.New("-url must be a 127.0.0.0/8 address: the tool only loads this machine")

@@ -226,8 +226,9 @@ func rowsFor(scenario string) []row {
 	return common
 }
 
-// printTable prints one column per result and, with two results, their ratio: sse-api over
-// the reference (or, for qr, polling over SSE: how much the baseline costs more).
+// printTable prints one column per result and the ratios that compare them: sse-api over
+// the reference (for qr and watch, polling over SSE: how much the baseline costs more), and
+// the current binary over the -before one.
 func printTable(w io.Writer, o options, rs []result) {
 	fmt.Fprintf(w, "\nscenario %s, %d instance(s), %s\n", o.scenario, o.instances, machineLine())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -235,13 +236,34 @@ func printTable(w io.Writer, o options, rs []result) {
 	for _, r := range rs {
 		head = append(head, r.Server+" "+r.Scenario)
 	}
-	ratioName := ""
-	if len(rs) == 2 {
-		ratioName = "sse-api / ref"
-		if o.scenario == "qr" || o.scenario == "watch" {
-			ratioName = "poll / sse"
+	type pair struct{ num, den int }
+	var pairs []pair
+	idx := func(server string) int {
+		for i, r := range rs {
+			if r.Server == server {
+				return i
+			}
 		}
-		head = append(head, ratioName)
+		return -1
+	}
+	if now, before := idx("sse-api"), idx("sse-api@before"); now >= 0 && before >= 0 {
+		if ref := idx("ref"); ref >= 0 {
+			pairs = append(pairs, pair{now, ref})
+			head = append(head, "sse-api / ref")
+		}
+		pairs = append(pairs, pair{now, before})
+		head = append(head, "now / before")
+	} else if len(rs) == 2 {
+		// sse-api over ref; qr-poll over qr
+		p := pair{1, 0}
+		name := "poll / sse"
+		if rs[0].Server == "sse-api" && rs[1].Server == "ref" {
+			p, name = pair{0, 1}, "sse-api / ref"
+		} else if o.scenario != "qr" && o.scenario != "watch" {
+			name = "sse-api / ref"
+		}
+		pairs = append(pairs, p)
+		head = append(head, name)
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	for _, rw := range rowsFor(o.scenario) {
@@ -249,15 +271,10 @@ func printTable(w io.Writer, o options, rs []result) {
 		for _, r := range rs {
 			cells = append(cells, rw.show(r))
 		}
-		if len(rs) == 2 {
+		for _, p := range pairs {
 			ratio := ""
 			if rw.num != nil {
-				// sse-api over ref; qr-poll over qr
-				num, den := rs[1], rs[0]
-				if rs[0].Server == "sse-api" && rs[1].Server == "ref" {
-					num, den = rs[0], rs[1]
-				}
-				a, b := rw.num(num), rw.num(den)
+				a, b := rw.num(rs[p.num]), rw.num(rs[p.den])
 				switch {
 				case b > 0:
 					ratio = fmt.Sprintf("%.2fx", a/b)

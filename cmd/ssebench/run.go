@@ -86,7 +86,7 @@ func runMain(args []string) int {
 
 func (b *bench) run() ([]result, error) {
 	o := b.o
-	needAPI := strings.Contains(o.servers, "sse-api")
+	needAPI := strings.Contains(o.servers, "sse-api") || strings.Contains(o.servers, "before")
 	if needAPI && o.url == "" {
 		if o.redisAddr == "" {
 			r, err := startRedis(scenarios[o.scenario].redisArgs...)
@@ -190,7 +190,7 @@ func (b *bench) startServer(kind string) (*server, error) {
 		return startRef(o.instances, o.heartbeat)
 	case "sse-api":
 		if o.url != "" {
-			s := &server{kind: kind, targets: []string{o.url}}
+			s := &server{kind: kind, name: kind, targets: []string{o.url}}
 			if o.dev != "" {
 				s.devs = []string{o.dev}
 			}
@@ -199,7 +199,9 @@ func (b *bench) startServer(kind string) (*server, error) {
 			}
 			return s, nil
 		}
-		return b.startAPI()
+		return b.startAPI(o.bin, kind)
+	case "before":
+		return b.startAPI(o.before, "sse-api@before")
 	}
 	return nil, fmt.Errorf("unknown server %q", kind)
 }

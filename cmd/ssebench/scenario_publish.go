@@ -14,7 +14,7 @@ var publishScenario = scenario{duration: 20 * time.Second, pubConns: 64, measure
 // connections for the duration, no subscribers.
 func (b *bench) publishFlood(srv *server) (result, error) {
 	o := b.o
-	r := result{Server: srv.kind, Scenario: o.scenario, Instances: len(srv.targets)}
+	r := result{Server: srv.name, Scenario: o.scenario, Instances: len(srv.targets)}
 	header := b.authHeader(srv)
 	topics := make([]string, o.pubConns)
 	for i := range topics {
