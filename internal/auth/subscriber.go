@@ -65,7 +65,7 @@ func CredentialsOf(r *http.Request) Credentials {
 	return Credentials{
 		Authorization: r.Header.Get("Authorization"),
 		Cookies:       r.Cookies(),
-		Ticket:        r.URL.Query().Get("ticket"),
+		Ticket:        r.FormValue("ticket"), // the query, parsed once per request
 	}
 }
 
