@@ -77,7 +77,7 @@ func (s *Stream) LastEventID() string {
 	if id := s.req.Header.Get("Last-Event-ID"); id != "" {
 		return id
 	}
-	return s.req.URL.Query().Get("lastEventId")
+	return s.req.FormValue("lastEventId") // the query, parsed once per request
 }
 
 // Subscribe admits the stream under the instance's limits, subscribes it to p.Topics from
