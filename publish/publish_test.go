@@ -10,7 +10,8 @@ import (
 )
 
 func TestPublishAppendsToTheTopicHistory(t *testing.T) {
-	rdb := redistest.Client(t)
+	// A Redis of its own: bounds recorded in a shared one (publish.HistoryKey) would apply.
+	rdb := redistest.StartServer(t, redistest.Options{}).Client(t)
 	p := publish.New(rdb, publish.Options{HistorySize: 2})
 	topic := redistest.Name("pkg:")
 	ctx := context.Background()

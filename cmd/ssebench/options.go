@@ -37,6 +37,7 @@ type options struct {
 	logLevel  string
 	profile   string
 	pubConns  int
+	batch     int
 	extra     string
 
 	confirms     int
@@ -79,6 +80,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.logLevel, "loglevel", "error", "sse-api Log.Level (info logs a line per stream end)")
 	fs.StringVar(&o.profile, "profile", "", "directory for sse-api CPU and heap profiles taken during the measured phase")
 	fs.IntVar(&o.pubConns, "pub-conns", 0, "publisher connections (topics 64, publish 64, else 1)")
+	fs.IntVar(&o.batch, "batch", 0, "publish: events per request, through POST /v1/publish, each batch on its connection's topic (0: single publishes; sse-api only, at most its Stream.MaxBatch)")
 	fs.StringVar(&o.extra, "config", "", "YAML appended to the sse-api config the run writes (\\n for new lines), e.g. 'Middlewares:\\n  Trace: false'")
 	fs.IntVar(&o.confirms, "confirms", 1000, "qr: sessions the phones confirm after the idle window")
 	fs.Float64Var(&o.confirmRate, "confirm-rate", 100, "qr: confirmations per second")
@@ -110,6 +112,16 @@ func parseOptions(args []string) (options, error) {
 	if sc.apiOnly {
 		o.servers = "sse-api"
 	}
+	if o.batch < 0 || (o.batch > 0 && o.scenario != "publish") {
+		return o, errors.New("-batch takes a positive number of events, with -scenario publish")
+	}
+	if o.batch > 0 {
+		// The reference server has no batch route.
+		if setFlag(fs, "servers") && o.servers != "sse-api" {
+			return o, errors.New("-batch measures sse-api alone: leave -servers out or set it to sse-api")
+		}
+		o.servers = "sse-api"
+	}
 	if o.before != "" && !strings.Contains(o.servers, "before") {
 		o.servers += ",before"
 	}
@@ -126,4 +138,11 @@ func parseOptions(args []string) (options, error) {
 		o.out = fmt.Sprintf("ssebench-%s-%s.json", o.scenario, time.Now().Format("20060102-150405"))
 	}
 	return o, nil
+}
+
+// setFlag reports whether the command line set the flag name.
+func setFlag(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

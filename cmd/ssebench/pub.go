@@ -155,6 +155,7 @@ type publisher struct {
 	header  string // Authorization for sse-api
 	topics  []string
 	padding string
+	batch   int // events per request through sse-api's batch route; 0: single publishes
 
 	seq     []atomic.Int64 // per topic: highest sequence number acknowledged
 	sent    atomic.Int64
@@ -199,6 +200,9 @@ func (p *publisher) body(buf []byte, topic int, seq int64) []byte {
 }
 
 func (p *publisher) path(topic int) string {
+	if p.batch > 0 {
+		return "/v1/publish"
+	}
 	if p.kind == "sse-api" {
 		return "/v1/topics/" + p.topics[topic] + "/events"
 	}
@@ -208,6 +212,43 @@ func (p *publisher) path(topic int) string {
 func (p *publisher) fail(err error) {
 	p.errs.Add(1)
 	p.lastErr.Store(err.Error())
+}
+
+// batchBody is the body of a batch of p.batch events on topic, sequence numbers from seq on.
+func (p *publisher) batchBody(buf []byte, topic int, seq int64) []byte {
+	buf = append(buf[:0], `{"events":[`...)
+	var event []byte
+	for k := range p.batch {
+		if k > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"topic":"`...)
+		buf = append(buf, p.topics[topic]...)
+		buf = append(buf, `",`...)
+		// p.body's {"event":"b","data":...} less its opening brace.
+		event = p.body(event, topic, seq+int64(k))
+		buf = append(buf, event[1:]...)
+	}
+	return append(buf, "]}"...)
+}
+
+// sendBatch publishes p.batch events through the batch route (sse-api), from j.seq on.
+func (p *publisher) sendBatch(c *httpConn, buf []byte, j pubJob) []byte {
+	buf = p.batchBody(buf, j.topic, j.seq)
+	t0 := time.Now()
+	status, resp, err := c.post(p.path(j.topic), p.header, buf)
+	switch {
+	case err != nil:
+		p.fail(err)
+		return buf
+	case status != 201:
+		p.fail(fmt.Errorf("publish batch: %d %s", status, resp))
+		return buf
+	}
+	p.lat.record(time.Since(t0))
+	p.seq[j.topic].Store(j.seq + int64(p.batch) - 1)
+	p.sent.Add(int64(p.batch))
+	return buf
 }
 
 // send publishes one event through conns (one per target) and records its acknowledgement.
@@ -319,7 +360,13 @@ func (p *publisher) flood(ctx context.Context, nconns int) {
 			var seq int64
 			for ctx.Err() == nil {
 				seq++
-				buf = p.send(conns, buf, pubJob{topic: i % len(p.topics), seq: seq})
+				j := pubJob{topic: i % len(p.topics), seq: seq}
+				if p.batch > 0 {
+					buf = p.sendBatch(conns[0], buf, j)
+					seq += int64(p.batch) - 1
+					continue
+				}
+				buf = p.send(conns, buf, j)
 			}
 		}()
 	}

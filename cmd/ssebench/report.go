@@ -53,6 +53,7 @@ type result struct {
 	IdleCPUPercent float64 `json:"idleCpuPercent"`
 
 	Published          int64   `json:"published,omitempty"`
+	Batch              int     `json:"batch,omitempty"` // events per publish request (publish -batch)
 	PublishErrors      int64   `json:"publishErrors"`
 	PublishLastError   string  `json:"publishLastError,omitempty"`
 	PublishPerSec      float64 `json:"publishPerSec,omitempty"`

@@ -7,6 +7,7 @@ package access
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -35,6 +36,8 @@ type Config struct {
 	SecureCookies    bool
 	// Keys says which Redis keys may be read as topics "key:<name>" (nil: none).
 	Keys KeyRules
+	// MaxPayload bounds the data of each event of a batch, in bytes (0: no bound).
+	MaxPayload int64
 }
 
 // KeyRules are the rules of watched keys (internal/keywatch).
@@ -212,4 +215,36 @@ func (a *Access) Topics(topics []string) ([]string, error) {
 		return nil, apierr.BadRequest(fmt.Sprintf("at most %d topics per stream", a.conf.MaxTopics))
 	}
 	return out, nil
+}
+
+// CheckBatch checks a batch of events before any of it is written: at most maxBatch events
+// (413), each well formed (400) with its data within Config.MaxPayload (413), then each on a
+// topic who may publish to (403). Every refusal names the index of the event it is about.
+func (a *Access) CheckBatch(who auth.Identity, events []publish.Event, maxBatch int) error {
+	switch {
+	case len(events) == 0:
+		return apierr.BadRequest("the batch holds no event")
+	case len(events) > maxBatch:
+		return apierr.TooLarge(fmt.Sprintf("the batch holds %d events, at most %d are allowed", len(events), maxBatch))
+	}
+	for i, e := range events {
+		switch {
+		case !publish.ValidTopic(e.Topic):
+			return apierr.BadRequest(fmt.Sprintf("event %d: malformed topic: want [A-Za-z0-9_.:-]{1,128}", i))
+		case e.Event != "" && !publish.ValidEvent(e.Event):
+			return apierr.BadRequest(fmt.Sprintf("event %d: malformed event name: want [A-Za-z0-9_.:-]{1,64}, not reset or error (the service's own)", i))
+		case len(e.Data) == 0:
+			return apierr.BadRequest(fmt.Sprintf(`event %d: "data" is required`, i))
+		case !json.Valid(e.Data):
+			return apierr.BadRequest(fmt.Sprintf("event %d: data is not valid JSON", i))
+		case a.conf.MaxPayload > 0 && int64(len(e.Data)) > a.conf.MaxPayload:
+			return apierr.TooLarge(fmt.Sprintf("event %d: data is larger than %d bytes", i, a.conf.MaxPayload))
+		}
+	}
+	for i, e := range events {
+		if !Publishable(e.Topic) || !who.CanPublish(e.Topic) {
+			return apierr.Forbidden(fmt.Sprintf("event %d: not allowed to publish to %s", i, e.Topic))
+		}
+	}
+	return nil
 }

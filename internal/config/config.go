@@ -60,8 +60,12 @@ type StreamConf struct {
 	Heartbeat time.Duration `json:",default=15s"`
 	// Retry is the reconnection delay told to clients when a stream opens.
 	Retry time.Duration `json:",default=2s"`
-	// MaxPayload bounds request bodies, and so published events.
+	// MaxPayload bounds request bodies, and so published events; the body of a batch
+	// publish may be BatchBodyFactor times as large (see BatchBodyLimit), each of its
+	// events' data within MaxPayload.
 	MaxPayload int64 `json:",default=65536"`
+	// MaxBatch is the most events one batch publish (POST /v1/publish) may hold.
+	MaxBatch int `json:",default=1000"`
 	// HistorySize and HistoryTTL bound each topic's history kept for resuming.
 	HistorySize int64         `json:",default=1000"`
 	HistoryTTL  time.Duration `json:",default=1h"`
@@ -78,6 +82,13 @@ type StreamConf struct {
 	// reconnect to the other instances spread out; it must end before Shutdown.WaitTime.
 	DrainWindow time.Duration `json:",default=3s"`
 }
+
+// BatchBodyFactor is how many times Stream.MaxPayload the body of a batch publish may be.
+const BatchBodyFactor = 16
+
+// BatchBodyLimit bounds the body of a batch publish: BatchBodyFactor × MaxPayload (1 MiB
+// by default).
+func (s StreamConf) BatchBodyLimit() int64 { return BatchBodyFactor * s.MaxPayload }
 
 type QRLoginConf struct {
 	// TTL is the life of a session; ConfirmWindow the time left to confirm after a scan;
@@ -241,6 +252,9 @@ func (c Config) Validate() error {
 	}
 	if c.Stream.HistorySize < 1 || c.Stream.MaxPayload < 1 || c.Stream.QueueSize < 1 {
 		return errors.New("Stream.HistorySize, Stream.MaxPayload and Stream.QueueSize must be positive")
+	}
+	if c.Stream.MaxBatch < 1 {
+		return errors.New("Stream.MaxBatch must be positive")
 	}
 	return nil
 }

@@ -214,6 +214,8 @@ func TestOpenAPIStatusesHappen(t *testing.T) {
 
 	const (
 		publish = "POST /v1/topics/{topic}/events"
+		batch   = "POST /v1/publish"
+		hist    = "GET /v1/topics/{topic}/events"
 		tickets = "POST /v1/tickets"
 		events  = "GET /v1/events"
 		me      = "GET /v1/me/events"
@@ -235,6 +237,25 @@ func TestOpenAPIStatusesHappen(t *testing.T) {
 		publish + " 413": func() reply {
 			return c.do("POST", "/v1/topics/news:1/events", user("news:*", ""), `{"data":"`+strings.Repeat("x", 2000)+`"}`)
 		},
+
+		batch + " 201": func() reply {
+			return c.do("POST", "/v1/publish", user("news:*", ""), `{"events":[{"topic":"news:1","data":1}]}`)
+		},
+		batch + " 400": func() reply {
+			return c.do("POST", "/v1/publish", user("news:*", ""), `{"events":[{"topic":"news:1","data":1},{"topic":"bad topic","data":1}]}`)
+		},
+		batch + " 401": func() reply { return c.do("POST", "/v1/publish", nil, `{"events":[{"topic":"news:1","data":1}]}`) },
+		batch + " 403": func() reply {
+			return c.do("POST", "/v1/publish", user("news:*", ""), `{"events":[{"topic":"news:1","data":1},{"topic":"other:1","data":1}]}`)
+		},
+		batch + " 413": func() reply {
+			return c.do("POST", "/v1/publish", user("news:*", ""), `{"events":[{"topic":"news:1","data":"`+strings.Repeat("x", 2000)+`"}]}`)
+		},
+
+		hist + " 200": func() reply { return c.do("GET", "/v1/topics/news:1/events?limit=10", user("", "news:*"), "") },
+		hist + " 400": func() reply { return c.do("GET", "/v1/topics/news:1/events?after=bad", user("", "news:*"), "") },
+		hist + " 401": func() reply { return c.do("GET", "/v1/topics/news:1/events", badToken, "") },
+		hist + " 403": func() reply { return c.do("GET", "/v1/topics/secret:1/events", user("", "news:*"), "") },
 
 		tickets + " 201": func() reply { return c.do("POST", "/v1/tickets", user("", "news:*"), `{"topics":["news:1"]}`) },
 		tickets + " 400": func() reply { return c.do("POST", "/v1/tickets", user("", "news:*"), `{"topics":["bad topic"]}`) },
@@ -333,6 +354,10 @@ func TestOpenAPIStatusesHappen(t *testing.T) {
 	liveID, liveCookie := c.session()
 	down := map[string]func() reply{
 		publish: func() reply { return c.do("POST", "/v1/topics/news:1/events", user("news:*", ""), `{"data":1}`) },
+		batch: func() reply {
+			return c.do("POST", "/v1/publish", user("news:*", ""), `{"events":[{"topic":"news:1","data":1}]}`)
+		},
+		hist:    func() reply { return c.do("GET", "/v1/topics/news:1/events", user("", "news:*"), "") },
 		tickets: func() reply { return c.do("POST", "/v1/tickets", user("", "news:*"), `{"topics":["news:1"]}`) },
 		// A topic the instance has not served yet: it must ask Redis where the topic stands.
 		events:  func() reply { return c.do("GET", "/v1/events?topic=news:unseen", user("", "news:*"), "") },

@@ -124,6 +124,21 @@ func RegisterHandlers(server *rest.Server, serverCtx *svc.ServiceContext) {
 
 	server.AddRoutes(
 		rest.WithMiddlewares(
+			[]rest.Middleware{serverCtx.Authorize, serverCtx.BatchBody},
+			[]rest.Route{
+				{
+					// Publish a batch of events, all or none (needs the publish claim for every topic)
+					Method:  http.MethodPost,
+					Path:    "/publish",
+					Handler: topic.PublishBatchHandler(serverCtx),
+				},
+			}...,
+		),
+		rest.WithPrefix("/v1"),
+	)
+
+	server.AddRoutes(
+		rest.WithMiddlewares(
 			[]rest.Middleware{serverCtx.Authorize},
 			[]rest.Route{
 				{
@@ -131,6 +146,12 @@ func RegisterHandlers(server *rest.Server, serverCtx *svc.ServiceContext) {
 					Method:  http.MethodPost,
 					Path:    "/tickets",
 					Handler: topic.CreateTicketHandler(serverCtx),
+				},
+				{
+					// Page through a topic's kept events (needs the subscribe claim for it)
+					Method:  http.MethodGet,
+					Path:    "/topics/:topic/events",
+					Handler: topic.HistoryHandler(serverCtx),
 				},
 			}...,
 		),

@@ -22,6 +22,7 @@ import (
 	"github.com/sseapi/sse-api/internal/auth"
 	"github.com/sseapi/sse-api/internal/broker"
 	"github.com/sseapi/sse-api/internal/config"
+	"github.com/sseapi/sse-api/internal/history"
 	"github.com/sseapi/sse-api/internal/keywatch"
 	"github.com/sseapi/sse-api/internal/metrics"
 	"github.com/sseapi/sse-api/internal/middleware"
@@ -57,10 +58,14 @@ type ServiceContext struct {
 	// Watch feeds the hub the topics of watched Redis keys ("key:<name>"); nil without rules.
 	Watch *keywatch.Watcher
 
+	// History pages through topics' kept events (GET /v1/topics/:topic/events).
+	History *history.Reader
+
 	ClientIP    *middleware.ClientIP
 	Shedding    *middleware.Shedding
 	Authorize   rest.Middleware
 	PublishBody rest.Middleware
+	BatchBody   rest.Middleware
 }
 
 // NewServiceContext connects to Redis and builds the engine; it fails fast at start-up.
@@ -103,11 +108,20 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 		source = watch
 	}
 	hub := broker.NewHub(conn.Client, broker.Options{QueueSize: c.Stream.QueueSize, Source: source})
+	// The service's history bounds are the ones every publisher on this Redis applies
+	// (publish.HistoryKey); recorded again whenever they are found missing.
+	publisher := publish.New(conn.Client, publish.Options{
+		HistorySize: c.Stream.HistorySize, HistoryTTL: c.Stream.HistoryTTL, Record: true,
+	})
+	// Bounded by Redis.Timeout, as every command is (redisconn).
+	if err := publisher.RecordHistory(context.Background()); err != nil {
+		logx.Errorf("history bounds: %v (recorded with the first publish)", err)
+	}
 	return &ServiceContext{
 		Config:    c,
 		Redis:     conn,
 		Hub:       hub,
-		Publisher: publish.New(conn.Client, publish.Options{HistorySize: c.Stream.HistorySize, HistoryTTL: c.Stream.HistoryTTL}),
+		Publisher: publisher,
 		Tokens:    tokens,
 		Auth:      authn,
 		Access: access.New(authn, anonymous.Allow, access.Config{
@@ -117,6 +131,7 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 			ResumeCookiePath: c.Auth.ResumeCookiePath,
 			SecureCookies:    c.Auth.SecureCookies,
 			Keys:             keywatch.Rules(c.Watch.Keys),
+			MaxPayload:       c.Stream.MaxPayload,
 		}),
 		Streams: stream.New(hub, stream.Config{
 			Retry: c.Stream.Retry, Heartbeat: c.Stream.Heartbeat, WriteTimeout: c.Stream.WriteTimeout,
@@ -134,10 +149,13 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 
 		Watch: watch,
 
+		History: history.New(conn.Client),
+
 		ClientIP:    ips,
 		Shedding:    middleware.NewShedding(c.RestConf),
 		Authorize:   middleware.NewAuthorizeMiddleware(tokens).Handle,
 		PublishBody: middleware.NewPublishBodyMiddleware().Handle,
+		BatchBody:   middleware.NewBatchBodyMiddleware().Handle,
 	}, nil
 }
 
@@ -198,12 +216,17 @@ func (s *ServiceContext) RunOptions() []rest.RunOption {
 	return opts
 }
 
+// BatchPublishPath is the route of a batch publish (sse.api).
+const BatchPublishPath = "/v1/publish"
+
 // Use installs the service's middlewares on every route.
 func (s *ServiceContext) Use(server *rest.Server) {
 	httpx.SetErrorHandlerCtx(apierr.Handle)
 	server.Use(s.ClientIP.Handle)
 	server.Use(middleware.AccessLog)
-	server.Use(middleware.BodyLimit(s.Config.Stream.MaxPayload))
+	// A batch publish carries many events: its body has a bound of its own.
+	server.Use(middleware.BodyLimitByPath(s.Config.Stream.MaxPayload,
+		map[string]int64{BatchPublishPath: s.Config.Stream.BatchBodyLimit()}))
 	server.Use(respond.Middleware)
 }
 

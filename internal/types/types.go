@@ -13,6 +13,19 @@ type EventsReq struct {
 	Topics []string `form:"topic,optional"`
 }
 
+type HistoryReq struct {
+	Topic string `path:"topic"`
+	After string `form:"after,optional"`
+	Limit int    `form:"limit,default=100,range=[1:1000]"`
+}
+
+type HistoryResp struct {
+	Events    []Event `json:"events"`
+	Next      string  `json:"next"`
+	More      bool    `json:"more"`
+	Truncated bool    `json:"truncated"`
+}
+
 type Image struct {
 	ContentType string `json:"-"`
 	Body        []byte `json:"-"`
@@ -20,6 +33,10 @@ type Image struct {
 
 type MeEventsReq struct {
 	Topics []string `form:"topic,optional"`
+}
+
+type PublishBatchResp struct {
+	Ids []string `json:"ids"`
 }
 
 type PublishReq struct {
