@@ -21,11 +21,12 @@ import (
 const (
 	linkRetryMin = 50 * time.Millisecond
 	linkRetryMax = time.Second
-	// linkPing: a link that heard nothing for this long is pinged, and one that heard
-	// nothing for three times this long is made again (a hung server keeps its TCP
-	// connection open).
-	linkPing = 3 * time.Second
 )
+
+// linkPing: a link that heard nothing for this long is pinged, and one that heard nothing
+// for three times this long is made again (a hung server keeps its TCP connection open).
+// A variable for the tests' sake.
+var linkPing = 3 * time.Second
 
 // psubscriber makes a pattern subscription: a client's PSubscribe.
 type psubscriber func(ctx context.Context, patterns ...string) *redis.PubSub

@@ -153,3 +153,28 @@ func TestMetricsCountTheWatch(t *testing.T) {
 		return nil
 	})
 }
+
+// A hung node (stopped: its connections stay open and nothing answers) is found by the
+// watchdog's pings: the watcher is not ready until the node answers again, and then hears
+// it again.
+func TestHungNodeIsNoticed(t *testing.T) {
+	ping := linkPing
+	linkPing = 100 * time.Millisecond
+	t.Cleanup(func() { linkPing = ping }) // after the watcher's own clean-up
+	srv := notifying(t, "KEA")
+	rdb := srv.Client(t)
+	s := watching(t, redisconn.Conf{Addr: srv.Addr()}, rules(stateRule("hung:*")))
+	key := redistest.Name("hung:")
+	c, _ := s.subscribe("", "key:"+key)
+	c.waitN(t, 1)
+	waitReady(t, s.w, true)
+
+	srv.Pause(t)
+	waitReady(t, s.w, false)
+	srv.Resume(t)
+	waitReady(t, s.w, true)
+	if err := rdb.Set(ctx, key, "after-hang", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	c.waitLast(t, StateEvent, `"after-hang"`)
+}
