@@ -41,6 +41,9 @@ var (
 	ErrInvalidTopic = errors.New("topic must match [A-Za-z0-9_.:-]{1,128}")
 	ErrInvalidEvent = errors.New("event must match [A-Za-z0-9_.:-]{1,64}")
 	ErrInvalidData  = errors.New("data must be one valid JSON value")
+	// ErrKeyTopic refuses a topic "key:K": it mirrors the Redis key K, and is changed by
+	// writing the key itself.
+	ErrKeyTopic = errors.New(`topics "key:<name>" mirror Redis keys and are read-only: write the key itself`)
 )
 
 // Options bound each topic's history. They apply only while no bounds are recorded in Redis
@@ -107,9 +110,13 @@ func AnnounceCommand(rdb redis.UniversalClient) string {
 
 // Publish appends an event to topic and returns its id. event may be empty (it becomes
 // "message"); data must be one valid JSON value and is delivered to subscribers as given.
+// A topic "key:K" is refused (ErrKeyTopic): it mirrors a Redis key.
 func (p *Publisher) Publish(ctx context.Context, topic, event string, data []byte) (string, error) {
 	if err := checkEvent(Event{Topic: topic, Event: event, Data: data}); err != nil {
 		return "", err
+	}
+	if KeyTopic(topic) {
+		return "", ErrKeyTopic
 	}
 	if event == "" {
 		event = DefaultEvent

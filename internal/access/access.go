@@ -180,7 +180,7 @@ func (a *Access) watchable(topic string) (public bool, err error) {
 // Publishable reports whether topic may be published to at all: not a reserved topic, and
 // not a watched key's, whose events are the key's changes, made in Redis by whoever owns it.
 func Publishable(topic string) bool {
-	return !Reserved(topic) && !strings.HasPrefix(topic, KeyPrefix)
+	return !Reserved(topic) && !publish.KeyTopic(topic)
 }
 
 // ReservedPrefix starts topics that only the service itself writes and that are read

@@ -545,6 +545,18 @@ func TestTopics(t *testing.T) {
 	}
 }
 
+// Nobody publishes to a reserved topic or to a watched key's: the key's owner writes it.
+func TestPublishable(t *testing.T) {
+	for topic, want := range map[string]bool{
+		"news:1": true, "keys:1": true, "news:key:1": true,
+		"qr:0123": false, "key:qrcode:9f2c": false, "key:": false,
+	} {
+		if got := access.Publishable(topic); got != want {
+			t.Errorf("Publishable(%q) = %v, want %v", topic, got, want)
+		}
+	}
+}
+
 func TestAnonymousGets401AndAuthenticatedGets403(t *testing.T) {
 	f := newFixture(t, nil)
 	anonReq := request(t, "/v1/events", clientAddr+":1", nil)

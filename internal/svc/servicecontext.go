@@ -172,9 +172,11 @@ func (s *ServiceContext) Close() {
 // CPU pressure (stream routes never are).
 func (s *ServiceContext) Plain(h http.HandlerFunc) http.HandlerFunc { return s.Shedding.Wrap(h) }
 
-// Ready is the readiness probe of the dev server: not shutting down, Redis answers, and the
+// Ready is the readiness probe of the dev server: not shutting down, Redis answers, the
 // pub/sub link that carries live events is up (a link that keeps failing while the pool
-// answers pings would otherwise read healthy).
+// answers pings would otherwise read healthy), and so are the key watch's links to every
+// node's keyspace notifications (while one is down, changes to watched keys on that node
+// are not told).
 func (s *ServiceContext) Ready(ctx context.Context) error {
 	if s.Draining.Load() {
 		return errors.New("shutting down")
@@ -184,6 +186,11 @@ func (s *ServiceContext) Ready(ctx context.Context) error {
 	}
 	if !s.Hub.LinkUp() {
 		return errors.New("pub/sub link down")
+	}
+	if s.Watch != nil {
+		if err := s.Watch.Ready(); err != nil {
+			return fmt.Errorf("key watch: %w", err)
+		}
 	}
 	return nil
 }
