@@ -74,13 +74,24 @@ func (a *Access) Grant(ctx context.Context, r *http.Request) (auth.Grant, error)
 		}
 	}
 	grant, err := a.auth.Subscriber(ctx, creds)
-	switch {
-	case errors.Is(err, auth.ErrBadToken), errors.Is(err, auth.ErrBadTicket), errors.Is(err, auth.ErrNoCredentials):
-		return auth.Grant{}, apierr.Unauthorized(err.Error())
-	case err != nil:
-		return auth.Grant{}, apierr.Internal(err)
+	if err != nil {
+		return auth.Grant{}, Refusal(err)
 	}
 	return grant, nil
+}
+
+// Refusal is the answer to a credential the Authenticator refused: 401, or 503 when
+// whether it was revoked cannot be read.
+func Refusal(err error) error {
+	switch {
+	case errors.Is(err, auth.ErrBadToken), errors.Is(err, auth.ErrBadTicket), errors.Is(err, auth.ErrNoCredentials),
+		errors.Is(err, auth.ErrRevoked):
+		return apierr.Unauthorized(err.Error())
+	case errors.Is(err, auth.ErrRevocationUnknown):
+		return apierr.Unavailable(err.Error())
+	default:
+		return apierr.Internal(err)
+	}
 }
 
 // Plan checks that g may read every topic and says how the stream runs: it counts against
@@ -105,7 +116,7 @@ func (a *Access) Plan(ctx context.Context, g auth.Grant, topics []string) (strea
 		}
 		return stream.Plan{}, apierr.Forbidden("not allowed to subscribe to " + t)
 	}
-	p := stream.Plan{Topics: topics, Holder: g.UID, Until: g.Expires}
+	p := stream.Plan{Topics: topics, UID: g.UID, Holder: g.UID, Until: g.Expires}
 	if !g.Authenticated() {
 		p.Holder = "address:" + middleware.ClientAddr(ctx)
 	}
@@ -119,6 +130,7 @@ func (a *Access) Plan(ctx context.Context, g auth.Grant, topics []string) (strea
 	}
 	cookie, err := a.auth.Tokens.ResumeCookie(auth.ResumeGrant{
 		UID: g.UID, Topics: g.Topics, TicketHash: g.TicketHash, CredentialExpires: g.Expires,
+		CredentialIssued: g.IssuedAt,
 	}, a.conf.ResumeCookiePath, cookieEnd, a.conf.SecureCookies)
 	if err != nil {
 		return stream.Plan{}, apierr.Internal(err)
@@ -177,11 +189,16 @@ func (a *Access) watchable(topic string) (public bool, err error) {
 	return public, nil
 }
 
-// Publishable reports whether topic may be published to at all: not a reserved topic, and
-// not a watched key's, whose events are the key's changes, made in Redis by whoever owns it.
+// Publishable reports whether topic may be published to at all: not a reserved topic, not
+// a watched key's, whose events are the key's changes, made in Redis by whoever owns it,
+// and not a presence topic, whose join and leave events only the service tells.
 func Publishable(topic string) bool {
-	return !Reserved(topic) && !publish.KeyTopic(topic)
+	return !Reserved(topic) && !publish.KeyTopic(topic) && !strings.HasPrefix(topic, PresencePrefix)
 }
+
+// PresencePrefix starts the companion topic of a topic's join and leave events:
+// "presence:<topic>" (internal/presence).
+const PresencePrefix = "presence:"
 
 // ReservedPrefix starts topics that only the service itself writes and that are read
 // through their own routes: QR-login sessions ("qr:<id>") are bound to the browser that

@@ -178,7 +178,7 @@ func TestBearerToken(t *testing.T) {
 		t.Fatalf("grant %+v", g)
 	}
 	p := f.plan(t, r, g, "news:1", "user:alice", "public:x")
-	want := stream.Plan{Topics: []string{"news:1", "user:alice", "public:x"}, Holder: "alice", Until: exp}
+	want := stream.Plan{Topics: []string{"news:1", "user:alice", "public:x"}, UID: "alice", Holder: "alice", Until: exp}
 	if !reflect.DeepEqual(p, want) {
 		t.Fatalf("plan %+v, want %+v", p, want)
 	}

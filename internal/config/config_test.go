@@ -32,6 +32,8 @@ func TestValidateAcceptsWhatWorks(t *testing.T) {
 		"dev secret, embedded Redis": func(c *Config) { c.Auth.AccessSecret = DevAccessSecret },
 		"Middlewares.MaxBytes on":    func(c *Config) { c.Middlewares.MaxBytes = true },
 		"drain 4s, default wait":     func(c *Config) { c.Stream.DrainWindow = 4 * time.Second },
+		"presence, 1s lease":         func(c *Config) { c.Presence = PresenceConf{Enabled: true, Lease: time.Second} },
+		"revocations outlast tokens": func(c *Config) { c.Auth.MaxTokenTTL = time.Hour; c.Revoke.TTL = time.Hour },
 		"drain 8s, wait 10s": func(c *Config) {
 			c.Stream.DrainWindow = 8 * time.Second
 			c.Shutdown.WaitTime = 10 * time.Second
@@ -100,6 +102,12 @@ func TestValidateRefuses(t *testing.T) {
 		{"QueueSize 0", func(c *Config) { c.Stream.QueueSize = 0 }, "Stream.QueueSize"},
 		{"MaxBatch 0", func(c *Config) { c.Stream.MaxBatch = 0 }, "Stream.MaxBatch"},
 		{"QueueSize negative", func(c *Config) { c.Stream.QueueSize = -1 }, "Stream.QueueSize"},
+		{"presence lease under 1s", func(c *Config) { c.Presence = PresenceConf{Enabled: true, Lease: 900 * time.Millisecond} }, "Presence.Lease"},
+		{"revocations end before tokens", func(c *Config) {
+			c.Auth.MaxTokenTTL = time.Hour
+			c.Revoke.TTL = 59 * time.Minute
+		}, "Revoke.TTL"},
+		{"revocation cache negative", func(c *Config) { c.Revoke.Cache = -time.Second }, "Revoke.Cache"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,6 +121,21 @@ func TestValidateRefuses(t *testing.T) {
 				t.Fatalf("error %q does not name %s", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestRevokeTTLOutlastsTokens(t *testing.T) {
+	c := valid()
+	if got := c.RevokeTTL(); got != 0 {
+		t.Fatalf("no token bound: %v, want 0 (for good)", got)
+	}
+	c.Auth.MaxTokenTTL = time.Hour
+	if got := c.RevokeTTL(); got != time.Hour+time.Minute {
+		t.Fatalf("MaxTokenTTL 1h: %v", got)
+	}
+	c.Revoke.TTL = 2 * time.Hour
+	if got := c.RevokeTTL(); got != 2*time.Hour {
+		t.Fatalf("Revoke.TTL 2h: %v", got)
 	}
 }
 

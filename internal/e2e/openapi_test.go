@@ -228,7 +228,10 @@ func TestOpenAPIStatusesHappen(t *testing.T) {
 		confirm = "POST /v1/qr/sessions/{id}/confirm"
 		phone   = "POST /v1/qr/sessions/{id}/cancel"
 		xchg    = "POST /v1/qr/sessions/{id}/exchange"
+		present = "GET /v1/topics/{topic}/presence"
+		discon  = "POST /v1/users/{uid}/disconnect"
 	)
+	admin := bearer(signed(t, "ops", map[string]any{"admin": true}))
 	cases := map[string]func() reply{
 		publish + " 201": func() reply { return c.do("POST", "/v1/topics/news:1/events", user("news:*", ""), `{"data":1}`) },
 		publish + " 400": func() reply { return c.do("POST", "/v1/topics/news:1/events", user("news:*", ""), `{"data":`) },
@@ -347,6 +350,16 @@ func TestOpenAPIStatusesHappen(t *testing.T) {
 		xchg + " 404": func() reply { return c.do("POST", sessionPath(unknown, "/exchange"), nil, "") },
 		xchg + " 409": func() reply { id, ck := c.session(); return c.do("POST", sessionPath(id, "/exchange"), ck, "") },
 		xchg + " 410": func() reply { id, ck := cancelled(); return c.do("POST", sessionPath(id, "/exchange"), ck, "") },
+
+		present + " 200": func() reply { return c.do("GET", "/v1/topics/news:1/presence", user("", "news:*"), "") },
+		present + " 400": func() reply { return c.do("GET", "/v1/topics/bad%20topic/presence", user("", "news:*"), "") },
+		present + " 401": func() reply { return c.do("GET", "/v1/topics/news:1/presence", badToken, "") },
+		present + " 403": func() reply { return c.do("GET", "/v1/topics/news:1/presence", user("", "other:*"), "") },
+
+		discon + " 202": func() reply { return c.do("POST", "/v1/users/nobody/disconnect", admin, "") },
+		discon + " 400": func() reply { return c.do("POST", "/v1/users/nobody/disconnect", admin, `{"revoke":"yes"}`) },
+		discon + " 401": func() reply { return c.do("POST", "/v1/users/nobody/disconnect", nil, "") },
+		discon + " 403": func() reply { return c.do("POST", "/v1/users/nobody/disconnect", user("", ""), "") },
 	}
 
 	// With Redis gone, every route that needs it answers 503. A session made before
@@ -371,6 +384,8 @@ func TestOpenAPIStatusesHappen(t *testing.T) {
 		confirm: func() reply { return c.do("POST", sessionPath(liveID, "/confirm"), alice, "") },
 		phone:   func() reply { return c.do("POST", sessionPath(liveID, "/cancel"), alice, "") },
 		xchg:    func() reply { return c.do("POST", sessionPath(liveID, "/exchange"), liveCookie, "") },
+		present: func() reply { return c.do("GET", "/v1/topics/news:1/presence", user("", "news:*"), "") },
+		discon:  func() reply { return c.do("POST", "/v1/users/nobody/disconnect", admin, `{"revoke":true}`) },
 	}
 	for op, call := range down {
 		cases[op+" 503"] = call

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	me "github.com/sseapi/sse-api/internal/handler/me"
+	presence "github.com/sseapi/sse-api/internal/handler/presence"
 	qr "github.com/sseapi/sse-api/internal/handler/qr"
 	topic "github.com/sseapi/sse-api/internal/handler/topic"
+	users "github.com/sseapi/sse-api/internal/handler/users"
 	"github.com/sseapi/sse-api/internal/svc"
 
 	"github.com/zeromicro/go-zero/rest"
@@ -28,6 +30,21 @@ func RegisterHandlers(server *rest.Server, serverCtx *svc.ServiceContext) {
 		rest.WithPrefix("/v1"),
 		rest.WithTimeout(0*time.Nanosecond),
 		rest.WithSSE(),
+	)
+
+	server.AddRoutes(
+		rest.WithMiddlewares(
+			[]rest.Middleware{serverCtx.Authorize},
+			[]rest.Route{
+				{
+					// The open streams of a topic across instances (needs the subscribe grant); their uids with the presence claim
+					Method:  http.MethodGet,
+					Path:    "/topics/:topic/presence",
+					Handler: presence.TopicPresenceHandler(serverCtx),
+				},
+			}...,
+		),
+		rest.WithPrefix("/v1"),
 	)
 
 	server.AddRoutes(
@@ -170,5 +187,20 @@ func RegisterHandlers(server *rest.Server, serverCtx *svc.ServiceContext) {
 		rest.WithPrefix("/v1"),
 		rest.WithTimeout(0*time.Nanosecond),
 		rest.WithSSE(),
+	)
+
+	server.AddRoutes(
+		rest.WithMiddlewares(
+			[]rest.Middleware{serverCtx.Authorize},
+			[]rest.Route{
+				{
+					// End a user's streams on every instance; with revoke, refuse the user's tokens issued until now (needs claim admin)
+					Method:  http.MethodPost,
+					Path:    "/users/:uid/disconnect",
+					Handler: users.DisconnectUserHandler(serverCtx),
+				},
+			}...,
+		),
+		rest.WithPrefix("/v1"),
 	)
 }

@@ -26,10 +26,12 @@ import (
 	"github.com/sseapi/sse-api/internal/keywatch"
 	"github.com/sseapi/sse-api/internal/metrics"
 	"github.com/sseapi/sse-api/internal/middleware"
+	"github.com/sseapi/sse-api/internal/presence"
 	"github.com/sseapi/sse-api/internal/qrlogin"
 	"github.com/sseapi/sse-api/internal/ratelimit"
 	"github.com/sseapi/sse-api/internal/redisconn"
 	"github.com/sseapi/sse-api/internal/respond"
+	"github.com/sseapi/sse-api/internal/revoke"
 	"github.com/sseapi/sse-api/internal/stream"
 	"github.com/sseapi/sse-api/publish"
 )
@@ -60,6 +62,10 @@ type ServiceContext struct {
 
 	// History pages through topics' kept events (GET /v1/topics/:topic/events).
 	History *history.Reader
+	// Presence counts the streams of every topic across instances (nil: Presence.Enabled
+	// is off); Revoker disconnects users and keeps their revocations.
+	Presence *presence.Tracker
+	Revoker  *revoke.Revoker
 
 	ClientIP    *middleware.ClientIP
 	Shedding    *middleware.Shedding
@@ -117,6 +123,22 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 	if err := publisher.RecordHistory(context.Background()); err != nil {
 		logx.Errorf("history bounds: %v (recorded with the first publish)", err)
 	}
+	streamConf := stream.Config{
+		Retry: c.Stream.Retry, Heartbeat: c.Stream.Heartbeat, WriteTimeout: c.Stream.WriteTimeout,
+		MaxStreams: c.Limits.MaxStreams, MaxStreamsPerUser: c.Limits.MaxStreamsPerUser,
+		RefusalRetry: c.Stream.RefusalRetry, DrainWindow: c.Stream.DrainWindow,
+	}
+	var tracker *presence.Tracker
+	if c.Presence.Enabled {
+		tracker = presence.New(conn.Client, presence.Config{
+			Lease: c.Presence.Lease, Events: c.Presence.Events, Publisher: publisher,
+		})
+		streamConf.Presence = tracker
+	}
+	streams := stream.New(hub, streamConf)
+	revoker := revoke.New(conn.Client, streams, revoke.Config{TTL: c.RevokeTTL(), Cache: c.Revoke.Cache})
+	// Every credential of every route passes the revocations.
+	authn.Revocations = revoker
 	return &ServiceContext{
 		Config:    c,
 		Redis:     conn,
@@ -133,12 +155,8 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 			Keys:             keywatch.Rules(c.Watch.Keys),
 			MaxPayload:       c.Stream.MaxPayload,
 		}),
-		Streams: stream.New(hub, stream.Config{
-			Retry: c.Stream.Retry, Heartbeat: c.Stream.Heartbeat, WriteTimeout: c.Stream.WriteTimeout,
-			MaxStreams: c.Limits.MaxStreams, MaxStreamsPerUser: c.Limits.MaxStreamsPerUser,
-			RefusalRetry: c.Stream.RefusalRetry, DrainWindow: c.Stream.DrainWindow,
-		}),
-		Public: auth.Patterns(c.Topics.Public),
+		Streams: streams,
+		Public:  auth.Patterns(c.Topics.Public),
 
 		QR: qrlogin.NewStore(conn.Client, qrlogin.Config{
 			TTL: c.QRLogin.TTL, ConfirmWindow: c.QRLogin.ConfirmWindow, Retention: c.QRLogin.Retention,
@@ -150,17 +168,23 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 		Watch: watch,
 
 		History: history.New(conn.Client),
+		Presence: tracker,
+		Revoker:  revoker,
 
 		ClientIP:    ips,
 		Shedding:    middleware.NewShedding(c.RestConf),
-		Authorize:   middleware.NewAuthorizeMiddleware(tokens).Handle,
+		Authorize:   middleware.NewAuthorizeMiddleware(authn).Handle,
 		PublishBody: middleware.NewPublishBodyMiddleware().Handle,
 		BatchBody:   middleware.NewBatchBodyMiddleware().Handle,
 	}, nil
 }
 
-// Close stops the hub and closes Redis.
+// Close stops the hub and closes Redis; this instance's presence leaves Redis first.
 func (s *ServiceContext) Close() {
+	s.Revoker.Close()
+	if s.Presence != nil {
+		s.Presence.Close()
+	}
 	if s.Watch != nil {
 		s.Watch.Close()
 	}

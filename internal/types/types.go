@@ -3,6 +3,15 @@
 
 package types
 
+type DisconnectReq struct {
+	Uid    string `path:"uid"`
+	Revoke bool   `json:"revoke,optional"`
+}
+
+type DisconnectResp struct {
+	Streams int `json:"streams"`
+}
+
 type Event struct {
 	Id    string      `json:"id"`
 	Event string      `json:"event"`
@@ -33,6 +42,15 @@ type Image struct {
 
 type MeEventsReq struct {
 	Topics []string `form:"topic,optional"`
+}
+
+type PresenceReq struct {
+	Topic string `path:"topic"`
+}
+
+type PresenceResp struct {
+	Streams int      `json:"streams"`
+	Uids    []string `json:"uids,omitempty"`
 }
 
 type PublishBatchResp struct {
