@@ -283,7 +283,8 @@ func (w *worker) open(c workerCmd) {
 
 // openRetrying opens a stream, and when the server refuses it for now (503: go-zero sheds
 // load while the CPU is saturated, as it is on a small machine connecting thousands of
-// streams a second; 429) tries again after a pause, as a client with a retry policy does.
+// streams a second; 429; a 200 refusal, which an EventSource retries by itself) tries again
+// after a pause, as a client with a retry policy does.
 // Retries are counted and reported.
 func (w *worker) openRetrying(open func(context.Context) (*stream, error)) (*stream, error) {
 	pause := 500 * time.Millisecond
@@ -302,7 +303,7 @@ func (w *worker) openRetrying(open func(context.Context) (*stream, error)) (*str
 
 func retryable(err error) bool {
 	msg := err.Error()
-	for _, p := range []string{"status 503", "status 429", "create session: 503", "create session: 429"} {
+	for _, p := range []string{"status 503", "status 429", "refused ", "create session: 503", "create session: 429"} {
 		if strings.HasPrefix(msg, p) {
 			return true
 		}
