@@ -73,7 +73,7 @@ func (b *bench) startAPI() (*server, error) {
 		Heartbeat: o.heartbeat.String(), QueueSize: o.queue,
 		QRTTL: "10m", QRConfirmWindow: "5m", QRRetention: "10m",
 		QRCreatePerMinute: 1000000000, QRMissesPerMinute: 1000000000, QRScansPerMinute: 1000000000,
-		Extra: scenarios[o.scenario].config + strings.ReplaceAll(o.extra, `\n`, "\n"),
+		Extra: b.config + strings.ReplaceAll(o.extra, `\n`, "\n"),
 	}
 	s := &server{kind: "sse-api"}
 	var insts []*testinstance.Instance

@@ -23,9 +23,10 @@ import (
 // at most what its open-file limit allows, so a run that needs more streams starts more.
 
 type workerCmd struct {
-	Op string `json:"op"` // open, qr, confirm, finish
+	Op string `json:"op"` // open, qr, confirm, resume, finish
 
 	// open: streams on topics. Paths[topic] is the request URI of the topic's stream.
+	// resume: from now on a stream the server ends comes back on Targets[0], with Header.
 	Targets     []string     `json:"targets,omitempty"`
 	Header      string       `json:"header,omitempty"`
 	Paths       []string     `json:"paths,omitempty"`
@@ -93,6 +94,15 @@ type workerReport struct {
 	// watch
 	Stale   int64 `json:"stale"`   // streams and pages not holding their key's last value
 	Skipped int64 `json:"skipped"` // values overwritten before they were seen
+	// deploy (see worker_deploy.go)
+	Resuming     bool            `json:"resuming,omitempty"` // the resume command was taken
+	Resumed      int64           `json:"resumed"`
+	Refusals     map[string]int  `json:"refusals,omitempty"`
+	Offline      histSnap        `json:"offline"`     // time each resumed stream was without a connection
+	LastEnd      int64           `json:"lastEnd"`     // unix ns of the last end the server made
+	FirstResume  int64           `json:"firstResume"` // unix ns
+	LastResume   int64           `json:"lastResume"`
+	ResumeTenths map[int64]int64 `json:"resumeTenths,omitempty"` // resumes per unix ns / 1e8
 }
 
 const latShards = 16
@@ -127,6 +137,9 @@ type worker struct {
 	pages  []*keyPage
 	events atomic.Int64 // new values the pages saw
 	values atomic.Bool  // the final report is of values (workerCmd.Values)
+
+	// deploy
+	move moving
 }
 
 type qrSession struct {
@@ -153,6 +166,7 @@ func runWorker() {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
 	}
+	w.poller.onEnd = w.streamEnded
 	go w.poller.loop(&w.closing)
 	go w.progress()
 	in := bufio.NewScanner(os.Stdin)
@@ -172,6 +186,8 @@ func runWorker() {
 			go w.confirm(c)
 		case "pollkeys":
 			go w.pollKeys(c)
+		case "resume":
+			w.startResuming(c)
 		case "finish":
 			w.finish(c)
 			return
@@ -254,6 +270,7 @@ func (w *worker) report(final bool, expect []int64) workerReport {
 		r.Lat.merge(w.lat[i].snapshot())
 	}
 	r.ConfirmLat = w.confirmLat.snapshot()
+	w.move.report(&r)
 	return r
 }
 
