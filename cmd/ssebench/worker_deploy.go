@@ -57,7 +57,7 @@ func (w *worker) streamEnded(s *stream) {
 // resume reconnects s to the target. The first attempt waits the stream's last retry:
 // (3 s, browsers' default, if it had none); a 200 refusal's own retry: sets the next wait,
 // as in an EventSource. Other failures (a bare status, which an EventSource would not
-// retry, or no connection) are counted and tried again after the last wait, jittered.
+// retry, or no connection) are counted and tried again after up to twice the last wait.
 func (w *worker) resume(s *stream, to *resumeTarget, lastID string, retry int64) {
 	wait := 3 * time.Second
 	if retry >= 0 {
@@ -89,7 +89,7 @@ func (w *worker) resume(s *stream, to *resumeTarget, lastID string, retry int64)
 			wait = time.Duration(oe.retry) * time.Millisecond
 		} else {
 			wait = max(wait, 500*time.Millisecond)
-			wait += rand.N(wait)
+			wait = min(wait+rand.N(wait), 10*time.Second)
 		}
 	}
 	now := time.Now().UnixNano()
