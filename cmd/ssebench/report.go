@@ -70,6 +70,9 @@ type result struct {
 	RedisCPUSeconds    float64 `json:"redisCpuSeconds,omitempty"`
 	Lat                latency `json:"latency"`
 	Lost               int64   `json:"lost"`
+	Behind             int64   `json:"lostNotArrivedByTheEnd"`
+	LostMovedAgain     int64   `json:"lostByStreamsMovedAgain,omitempty"`
+	MovedAgain         int64   `json:"streamsMovedAgain,omitempty"`
 	Dup                int64   `json:"duplicated"`
 
 	RedisCmdsPerSec  float64            `json:"redisCommandsPerSec,omitempty"`
@@ -93,20 +96,22 @@ type result struct {
 	Skipped              int64              `json:"valuesSkipped"`
 
 	// deploy: A's drain (seconds after its SIGTERM), the streams' move to B
-	DrainSeconds       float64        `json:"drainSeconds,omitempty"`    // A exited
-	NotReadySeconds    float64        `json:"notReadySeconds,omitempty"` // A's /readyz answered 503
-	EndsWithinSeconds  float64        `json:"streamsEndedWithinSeconds,omitempty"`
-	Resumed            int64          `json:"resumed,omitempty"`
-	FirstResumeSeconds float64        `json:"firstResumeSeconds,omitempty"`
-	LastResumeSeconds  float64        `json:"lastResumeSeconds,omitempty"`
-	ResumePerSec       float64        `json:"resumePerSec,omitempty"`      // over first to last resume
-	PeakResumePerSec   int64          `json:"peakResumePerSec,omitempty"`  // the most in any second
-	Refusals           map[string]int `json:"refusals,omitempty"`          // resume attempts that opened no stream
-	Offline            latency        `json:"withoutConnection"`           // per resumed stream
-	SteadyCPUPercentA  float64        `json:"steadyCpuPercentA,omitempty"` // before the SIGTERM
-	SteadyCPUPercentB  float64        `json:"steadyCpuPercentB,omitempty"`
-	LoadAverage        string         `json:"loadAverage,omitempty"` // at the SIGTERM
-	LoadAverageEnd     string         `json:"loadAverageEnd,omitempty"`
+	DrainSeconds       float64            `json:"drainSeconds,omitempty"`    // A exited
+	NotReadySeconds    float64            `json:"notReadySeconds,omitempty"` // A's /readyz answered 503
+	EndsWithinSeconds  float64            `json:"streamsEndedWithinSeconds,omitempty"`
+	Resumed            int64              `json:"resumed,omitempty"`
+	FirstResumeSeconds float64            `json:"firstResumeSeconds,omitempty"`
+	LastResumeSeconds  float64            `json:"lastResumeSeconds,omitempty"`
+	ResumePerSec       float64            `json:"resumePerSec,omitempty"`      // over first to last resume
+	PeakResumePerSec   int64              `json:"peakResumePerSec,omitempty"`  // the most in any second
+	Refusals           map[string]int     `json:"refusals,omitempty"`          // resume attempts that opened no stream
+	Offline            latency            `json:"withoutConnection"`           // per resumed stream
+	SteadyCPUPercentA  float64            `json:"steadyCpuPercentA,omitempty"` // before the SIGTERM
+	SteadyCPUPercentB  float64            `json:"steadyCpuPercentB,omitempty"`
+	LoadAverage        string             `json:"loadAverage,omitempty"` // at the SIGTERM
+	LoadAverageEnd     string             `json:"loadAverageEnd,omitempty"`
+	EndCauses          map[string]int     `json:"endCauses,omitempty"`      // ends the load tool saw, by cause
+	ServerCounts       map[string]float64 `json:"serverCounters,omitempty"` // B's sse_* counters at the end
 
 	// Go runtime figures after the hold (summed over instances): goroutines, heap, stacks
 	Runtime map[string]float64 `json:"runtimeAfterHold,omitempty"`
@@ -237,7 +242,10 @@ func rowsFor(scenario string) []row {
 				return fmt.Sprintf("%d (%d) at %.0f/s", r.Published, r.PublishErrors, r.PublishPerSec)
 			}, nil},
 			{"deliveries (expected)", func(r result) string { return fmt.Sprintf("%d (%d)", r.Deliveries, r.ExpectedDeliveries) }, nil},
-			{"lost / duplicated", func(r result) string { return fmt.Sprintf("%d / %d", r.Lost, r.Dup) }, nil},
+			{"lost (not arrived by the end) / duplicated", func(r result) string { return fmt.Sprintf("%d (%d) / %d", r.Lost, r.Behind, r.Dup) }, nil},
+			{"streams B ended and that came back again (their lost)", func(r result) string {
+				return fmt.Sprintf("%d (%d)", r.MovedAgain, r.LostMovedAgain)
+			}, nil},
 			{"latency p50 / p99 / max", func(r result) string {
 				return msStr(r.Lat.P50) + " / " + msStr(r.Lat.P99) + " / " + msStr(r.Lat.Max)
 			}, nil},
@@ -346,6 +354,15 @@ func printTable(w io.Writer, o options, rs []result) {
 			fmt.Fprintf(w, "%s: resume attempts that opened no stream:\n", r.Server)
 			for _, k := range slices.Sorted(maps.Keys(r.Refusals)) {
 				fmt.Fprintf(w, "  %6d  %s\n", r.Refusals[k], k)
+			}
+		}
+		if len(r.EndCauses) > 0 {
+			fmt.Fprintf(w, "%s: streams the server ended, as the load tool saw it: %v\n", r.Server, r.EndCauses)
+		}
+		if len(r.ServerCounts) > 0 {
+			fmt.Fprintf(w, "%s: counters of the instance that stayed:\n", r.Server)
+			for _, k := range slices.Sorted(maps.Keys(r.ServerCounts)) {
+				fmt.Fprintf(w, "  %8.0f  %s\n", r.ServerCounts[k], k)
 			}
 		}
 		if len(r.EndedReasons) > 0 {

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -86,6 +88,7 @@ func (b *bench) deploy(a *server) (result, error) {
 
 	// A steady rate of events through B, for the whole move.
 	pub := newPublisher(a.kind, bsrv.targets, header, topics, o.payload)
+	pub.retryFailed = true
 	m.pub.Store(pub)
 	pctx, stopPub := context.WithCancel(b.ctx)
 	defer stopPub()
@@ -162,6 +165,7 @@ func (b *bench) deploy(a *server) (result, error) {
 		return r, err
 	}
 	stopPub()
+	pub.stopped.Store(true)
 	<-pubDone
 	pubEnd := time.Now()
 	expect := pub.expect()
@@ -170,7 +174,7 @@ func (b *bench) deploy(a *server) (result, error) {
 		want += expect[i%ntopics]
 	}
 	last, lastChange := sum(ws).Events, time.Now()
-	for time.Since(lastChange) < 3*time.Second && last < want {
+	for time.Since(lastChange) < 10*time.Second && last < want {
 		if err := b.sleep(100*time.Millisecond, bsrv); err != nil {
 			return r, err
 		}
@@ -179,6 +183,7 @@ func (b *bench) deploy(a *server) (result, error) {
 		}
 	}
 	r.LoadAverageEnd = loadAverage()
+	r.ServerCounts = bsrv.streamCounters()
 	pub.report(&r, pubEnd.Sub(p0))
 	r.Deliveries, r.ExpectedDeliveries = last, want
 
@@ -188,10 +193,12 @@ func (b *bench) deploy(a *server) (result, error) {
 	}
 	r.addFinal(final)
 	r.OpenRetries = final.Retries
-	r.Lost, r.Dup = final.Lost, final.Dup
+	r.Lost, r.Dup, r.Behind = final.Lost, final.Dup, final.Behind
+	r.LostMovedAgain, r.MovedAgain = final.LostMovedAgain, final.MovedAgain
 	r.Lat = latencyOf(final.Lat)
 	r.Resumed = final.Resumed
 	r.Refusals = final.Refusals
+	r.EndCauses = final.EndCauses
 	r.Offline = latencyOf(final.Offline)
 	at := func(ns int64) float64 { return float64(ns-sigterm.UnixNano()) / 1e9 }
 	if final.LastEnd > sigterm.UnixNano() {
@@ -205,6 +212,7 @@ func (b *bench) deploy(a *server) (result, error) {
 		r.PeakResumePerSec = peakPerSecond(final.ResumeTenths)
 	}
 	b.setStatus(nil)
+	b.logsOnErrors(bsrv, r)
 	return r, nil
 }
 
@@ -306,4 +314,35 @@ func peakPerSecond(tenths map[int64]int64) int64 {
 		peak = max(peak, n)
 	}
 	return peak
+}
+
+// streamCounters reads the sse_* counters of the first instance's /metrics that tell why
+// streams ended or were refused, and what was shed, by series.
+func (s *server) streamCounters() map[string]float64 {
+	out := map[string]float64{}
+	if len(s.devs) == 0 {
+		return out
+	}
+	resp, err := http.Get("http://" + s.devs[0] + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !strings.HasPrefix(name, "sse_") {
+			continue
+		}
+		for _, p := range []string{"sse_streams_ended_total", "sse_stream_refusals_total", "sse_shed_requests_total",
+			"sse_slow_consumer_disconnects_total", "sse_resets_total", "sse_pubsub_recoveries_total"} {
+			if strings.HasPrefix(name, p) {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && f != 0 {
+					out[name] = f
+				}
+			}
+		}
+	}
+	return out
 }

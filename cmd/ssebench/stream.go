@@ -36,6 +36,7 @@ type stream struct {
 	ended    atomic.Bool  // the connection ended before the worker closed it
 	endCause atomic.Value // string
 	endedAt  int64        // unix ns the poller saw the end (read by the resume after it)
+	moves    int          // times it resumed (the resume's only)
 
 	// qr: when the phone's confirm was sent (unix ns; 0 before), and whether the browser
 	// has learnt it

@@ -73,18 +73,21 @@ type qrSpec struct {
 
 // workerReport is a progress line (Final false) or the last line (Final true).
 type workerReport struct {
-	Final    bool           `json:"final,omitempty"`
-	Opened   int64          `json:"opened"`
-	Failed   int64          `json:"failed"`
-	Retries  int64          `json:"retries"`
-	Ended    int64          `json:"ended"`
-	Events   int64          `json:"events"`
-	Errors   map[string]int `json:"errors,omitempty"`
-	Lost     int64          `json:"lost"`
-	Dup      int64          `json:"dup"`
-	Lat      histSnap       `json:"lat"`
-	Polls    int64          `json:"polls"`
-	PollErrs int64          `json:"pollErrs"`
+	Final          bool           `json:"final,omitempty"`
+	Opened         int64          `json:"opened"`
+	Failed         int64          `json:"failed"`
+	Retries        int64          `json:"retries"`
+	Ended          int64          `json:"ended"`
+	Events         int64          `json:"events"`
+	Errors         map[string]int `json:"errors,omitempty"`
+	Lost           int64          `json:"lost"`
+	LostMovedAgain int64          `json:"lostMovedAgain"` // of Lost: skipped by streams that resumed more than once
+	MovedAgain     int64          `json:"movedAgain"`     // streams that resumed more than once
+	Behind         int64          `json:"behind"`         // of Lost: the last events of a topic, not arrived by the end
+	Dup            int64          `json:"dup"`
+	Lat            histSnap       `json:"lat"`
+	Polls          int64          `json:"polls"`
+	PollErrs       int64          `json:"pollErrs"`
 	// qr
 	Confirmed    int64    `json:"confirmed"`
 	ConfirmErrs  int64    `json:"confirmErrs"`
@@ -103,6 +106,7 @@ type workerReport struct {
 	FirstResume  int64           `json:"firstResume"` // unix ns
 	LastResume   int64           `json:"lastResume"`
 	ResumeTenths map[int64]int64 `json:"resumeTenths,omitempty"` // resumes per unix ns / 1e8
+	EndCauses    map[string]int  `json:"endCauses,omitempty"`
 }
 
 const latShards = 16
@@ -255,8 +259,13 @@ func (w *worker) report(final bool, expect []int64) workerReport {
 		if final && expect != nil && s.onConfirm == nil && !w.values.Load() {
 			r.Dup += s.dup
 			r.Lost += s.gaps
+			if s.moves > 1 {
+				r.LostMovedAgain += s.gaps
+				r.MovedAgain++
+			}
 			if want := expect[s.topic]; s.next-1 < want {
 				r.Lost += want - (s.next - 1)
+				r.Behind += want - (s.next - 1)
 			}
 		}
 	}

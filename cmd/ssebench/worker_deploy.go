@@ -28,6 +28,7 @@ type moving struct {
 
 	mu       sync.Mutex
 	refusals map[string]int  // attempts that did not open a stream, by answer
+	causes   map[string]int  // ends the poller saw, by cause
 	tenths   map[int64]int64 // resumes per tenth of a second (unix ns / 1e8)
 }
 
@@ -45,6 +46,13 @@ func (w *worker) startResuming(c workerCmd) {
 // socket is closed.
 func (w *worker) streamEnded(s *stream) {
 	storeMax(&w.move.lastEnd, s.endedAt)
+	cause, _ := s.endCause.Load().(string)
+	w.move.mu.Lock()
+	if w.move.causes == nil {
+		w.move.causes = map[string]int{}
+	}
+	w.move.causes[addrRE.ReplaceAllString(cause, "<addr>")]++
+	w.move.mu.Unlock()
 	to := w.move.to.Load()
 	if to == nil || w.closing.Load() || s.onConfirm != nil {
 		return
@@ -103,6 +111,7 @@ func (w *worker) resume(s *stream, to *resumeTarget, lastID string, retry int64)
 	}
 	w.move.tenths[now/1e8]++
 	w.move.mu.Unlock()
+	s.moves++
 	s.ended.Store(false)
 	if err := w.poller.add(s); err != nil {
 		w.poller.end(s, err.Error())
@@ -141,6 +150,7 @@ func (m *moving) report(r *workerReport) {
 	m.mu.Lock()
 	r.Refusals = maps.Clone(m.refusals)
 	r.ResumeTenths = maps.Clone(m.tenths)
+	r.EndCauses = maps.Clone(m.causes)
 	m.mu.Unlock()
 }
 

@@ -104,6 +104,9 @@ func add(t *workerReport, r workerReport) {
 	t.Ended += r.Ended
 	t.Events += r.Events
 	t.Lost += r.Lost
+	t.Behind += r.Behind
+	t.LostMovedAgain += r.LostMovedAgain
+	t.MovedAgain += r.MovedAgain
 	t.Dup += r.Dup
 	t.Polls += r.Polls
 	t.PollErrs += r.PollErrs
@@ -128,6 +131,12 @@ func add(t *workerReport, r workerReport) {
 			t.Refusals = map[string]int{}
 		}
 		t.Refusals[k] += v
+	}
+	for k, v := range r.EndCauses {
+		if t.EndCauses == nil {
+			t.EndCauses = map[string]int{}
+		}
+		t.EndCauses[k] += v
 	}
 	for k, v := range r.ResumeTenths {
 		if t.ResumeTenths == nil {
