@@ -274,6 +274,11 @@ func (p *publisher) run(ctx context.Context, rate float64, count int64, nconns i
 			}()
 			var buf []byte
 			for j := range jobs[i] {
+				// Once stopped, a failed publish is given up: what is queued behind it must
+				// not be published past the hole it leaves.
+				if p.retryFailed && p.stopped.Load() {
+					continue
+				}
 				buf = p.send(conns, buf, j)
 			}
 		}()
