@@ -24,6 +24,7 @@ func TestScenarioDefaults(t *testing.T) {
 		{"-scenario fanout -n 7 -rate 3 -duration 5s -pub-conns 2 -servers sse-api", 7, 3, 5 * time.Second, 2, "sse-api"},
 		{"-scenario qr -servers ref", 15000, 0, 0, 0, "sse-api"},
 		{"-scenario publish -batch 100", 0, 0, 20 * time.Second, 64, "sse-api"},
+		{"-scenario deploy", 10000, 100, 5 * time.Second, 4, "sse-api"},
 	} {
 		o, err := parseOptions(strings.Fields(tc.args))
 		if err != nil {

@@ -157,6 +157,11 @@ type publisher struct {
 	padding string
 	batch   int // events per request through sse-api's batch route; 0: single publishes
 
+	// retryFailed: a failed publish is sent again until it is acknowledged or stopped is
+	// set, as a publisher with a retry policy does (each failure is still counted).
+	retryFailed bool
+	stopped     atomic.Bool
+
 	seq     []atomic.Int64 // per topic: highest sequence number acknowledged
 	sent    atomic.Int64
 	errs    atomic.Int64
@@ -258,18 +263,25 @@ func (p *publisher) send(conns []*httpConn, buf []byte, j pubJob) []byte {
 		targets = conns[j.seq%int64(len(conns)) : j.seq%int64(len(conns))+1]
 	}
 	for _, c := range targets {
-		buf = p.body(buf, j.topic, j.seq)
-		t0 := time.Now()
-		status, resp, err := c.post(p.path(j.topic), p.header, buf)
-		switch {
-		case err != nil:
+		for {
+			buf = p.body(buf, j.topic, j.seq)
+			t0 := time.Now()
+			status, resp, err := c.post(p.path(j.topic), p.header, buf)
+			if err == nil && status != 201 {
+				err = fmt.Errorf("publish: %d %s", status, resp)
+			}
+			if err == nil {
+				p.lat.record(time.Since(t0))
+				break
+			}
 			p.fail(err)
-			return buf
-		case status != 201:
-			p.fail(fmt.Errorf("publish: %d %s", status, resp))
-			return buf
+			// A failed publish leaves a hole in its topic's sequence numbers, which the
+			// streams would count as lost, unless it is sent again.
+			if !p.retryFailed || p.stopped.Load() {
+				return buf
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		p.lat.record(time.Since(t0))
 	}
 	p.seq[j.topic].Store(j.seq)
 	p.sent.Add(1)
@@ -303,6 +315,11 @@ func (p *publisher) run(ctx context.Context, rate float64, count int64, nconns i
 			}()
 			var buf []byte
 			for j := range jobs[i] {
+				// Once stopped, a failed publish is given up: what is queued behind it must
+				// not be published past the hole it leaves.
+				if p.retryFailed && p.stopped.Load() {
+					continue
+				}
 				buf = p.send(conns, buf, j)
 			}
 		}()

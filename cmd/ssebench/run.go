@@ -30,6 +30,9 @@ type bench struct {
 	phone  string
 	status func() string // the progress line of the current phase
 	mu     sync.Mutex
+	// config is the scenario's YAML for the sse-api config (read here, not from the
+	// scenarios map by startAPI, which a scenario's measure may call).
+	config string
 }
 
 func runMain(args []string) int {
@@ -59,7 +62,7 @@ func runMain(args []string) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	b := &bench{o: o, ctx: ctx, runID: strconv.FormatInt(time.Now().UnixNano()/1e6, 36)}
+	b := &bench{o: o, ctx: ctx, runID: strconv.FormatInt(time.Now().UnixNano()/1e6, 36), config: scenarios[o.scenario].config}
 	b.tmp, err = os.MkdirTemp("", "ssebench")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ssebench:", err)

@@ -21,6 +21,7 @@ import (
 type server struct {
 	kind    string   // "ref" or "sse-api"
 	name    string   // in the results: kind, or "sse-api@before" for the -before binary
+	bin     string   // sse-api: the binary the instances run
 	targets []string // host:port of each instance's API
 	devs    []string // sse-api: host:port of each instance's DevServer (pprof, metrics)
 	pids    []int
@@ -74,9 +75,9 @@ func (b *bench) startAPI(bin, name string) (*server, error) {
 		Heartbeat: o.heartbeat.String(), QueueSize: o.queue,
 		QRTTL: "10m", QRConfirmWindow: "5m", QRRetention: "10m",
 		QRCreatePerMinute: 1000000000, QRMissesPerMinute: 1000000000, QRScansPerMinute: 1000000000,
-		Extra: scenarios[o.scenario].config + strings.ReplaceAll(o.extra, `\n`, "\n"),
+		Extra: b.config + strings.ReplaceAll(o.extra, `\n`, "\n"),
 	}
-	s := &server{kind: "sse-api", name: name}
+	s := &server{kind: "sse-api", name: name, bin: bin}
 	var insts []*testinstance.Instance
 	for i := 0; i < o.instances; i++ {
 		inst, err := testinstance.Launch(bin, b.tmp, c)
