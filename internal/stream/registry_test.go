@@ -3,6 +3,9 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -90,5 +93,26 @@ func TestShutdownEndsEveryStream(t *testing.T) {
 	<-drained
 	if _, err := r.admit("u", "", func(error) {}); !errors.Is(err, ErrShuttingDown) {
 		t.Fatalf("admit during shutdown: %v", err)
+	}
+}
+
+// Why a stream ended, as metrics and the closing log line tell it: a Redis read that ran out
+// of time is ours ("error", the client is told to resume), not the client's write timeout.
+func TestEndKinds(t *testing.T) {
+	writeTimeout := &net.OpError{Op: "write", Err: os.ErrDeadlineExceeded}
+	redisTimeout := fmt.Errorf("read history: %w", fmt.Errorf("%w (xrange, 1s): %w", errors.New("redis: no answer within Redis.Timeout"), context.DeadlineExceeded))
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{writeTimeout, "write_timeout"},
+		{redisTimeout, "error"},
+		{ErrClientGone, "client_gone"},
+		{ErrShuttingDown, "shutdown"},
+		{ErrCredentialExpired, "credential_expired"},
+	} {
+		if got := endKind(tc.err); got != tc.want {
+			t.Errorf("endKind(%v) = %s, want %s", tc.err, got, tc.want)
+		}
 	}
 }

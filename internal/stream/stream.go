@@ -296,6 +296,10 @@ func endKind(reason error) string {
 		return "disconnected"
 	case errors.Is(reason, broker.ErrSlowConsumer):
 		return "slow_consumer"
+	case errors.Is(reason, context.DeadlineExceeded):
+		// A Redis read that ran out of time (redisconn.ErrTimeout wraps it), which also
+		// reads as a net.Error's timeout: ours, not the client's.
+		return "error"
 	case errors.As(reason, &ne) && ne.Timeout():
 		return "write_timeout"
 	case errors.Is(reason, errEnded):
