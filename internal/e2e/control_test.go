@@ -68,7 +68,7 @@ func nextOf(t *testing.T, s *stream, name string) event {
 // stream across instances.
 func TestPresenceAcrossInstances(t *testing.T) {
 	const lease = 2 * time.Second
-	withPresence := settings{Extra: "Presence:\n  Lease: 2s\n  Events: true"}
+	withPresence := settings{Extra: "Presence:\n  Enabled: true\n  Lease: 2s\n  Events: true"}
 	a, b := start(t, withPresence), start(t, withPresence)
 	topic := redistest.Name("room:")
 	reader := signed(t, "reader", map[string]any{auth.ClaimSubscribe: []string{"room:*", "presence:room:*"}})
@@ -261,7 +261,7 @@ func TestDisconnectAndRevokeAcrossInstances(t *testing.T) {
 // reaches the other instance over classic pub/sub, which the Cluster copies to every node.
 func TestPresenceAndDisconnectOnACluster(t *testing.T) {
 	cl := redistest.StartCluster(t)
-	onCluster := settings{RedisAddrs: strings.Join(cl.Addrs(), ", ")}
+	onCluster := settings{RedisAddrs: strings.Join(cl.Addrs(), ", "), Extra: "Presence:\n  Enabled: true"}
 	a, b := start(t, onCluster), start(t, onCluster)
 	topic := redistest.Name("room:")
 	watcher := signed(t, "watcher", map[string]any{auth.ClaimSubscribe: []string{"room:*"}, auth.ClaimPresence: []string{"room:*"}})

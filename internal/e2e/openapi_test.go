@@ -157,7 +157,7 @@ func TestOpenAPIStatusesHappen(t *testing.T) {
 	inst := start(t, settings{
 		RedisAddr: redis.Addr(), MaxPayload: 1024, MaxStreamsPerUser: 1, QRCreatePerMinute: 1, QRMissesPerMinute: 1,
 		QRScansPerMinute: 1,
-		Extra:            "TrustedProxies: [127.0.0.1]",
+		Extra:            "TrustedProxies: [127.0.0.1]\nPresence:\n  Enabled: true",
 	})
 	c := &apiClient{t: t, base: inst.Base}
 
