@@ -10,7 +10,7 @@ import (
 // loadRpc loads the minimal valid config with the given Rpc and RpcAuth blocks added.
 func loadRpc(t *testing.T, blocks string) (Config, error) {
 	t.Helper()
-	yaml := "Name: x\nPort: 1\nMiddlewares:\n  Log: false\nAuth:\n  AccessSecret: 12345678\n" + blocks
+	yaml := "Name: x\nPort: 1\nMiddlewares:\n  Log: false\nAuth:\n  AccessSecret: secret-12345678\n" + blocks
 	var c Config
 	err := conf.LoadFromYamlBytes([]byte(yaml), &c)
 	return c, err
