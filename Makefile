@@ -7,13 +7,16 @@ run:
 test:
 	tools/test.sh
 
-# Regenerate handlers and types from sse.api and the templates in tpl/.
+# Regenerate handlers and types from sse.api and the templates in tpl/, and the
+# chat-relay example's from its chat.api.
 gen:
 	tools/gen.sh
+	examples/chat-relay/gen.sh
 
 # Fail if regenerating would change anything.
 gen-check:
 	tools/gen.sh check
+	examples/chat-relay/gen.sh check
 
 # A token for trying the API: make token UID=alice PUB='news:*' SUB='news:*'
 token:

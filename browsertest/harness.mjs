@@ -101,7 +101,7 @@ export function renderConfig(values) {
  */
 export function testConfig({
   port, devPort, qrTTL, qrAutoExchange, basePath, resumeCookiePath, ticketTTL, resumeTTL, maxStreamsPerUser = 1000, extra = '',
-  redis = redisAddr,
+  redis = redisAddr, publicTopics = ['public:*'],
 }) {
   return renderConfig({
     Name: 'sse-api-browsertest',
@@ -115,7 +115,7 @@ export function testConfig({
     RedisAddr: redis,
     Heartbeat: '300ms',
     Retry: '200ms',
-    PublicTopics: '["public:*"]',
+    PublicTopics: JSON.stringify(publicTopics),
     MaxStreamsPerUser: maxStreamsPerUser,
     AnonymousPerMinute: 10000,
     QRTTL: qrTTL,

@@ -13,8 +13,9 @@ import subpath from './scenarios/subpath.mjs';
 import http2 from './scenarios/http2.mjs';
 import client from './scenarios/client.mjs';
 import watch from './scenarios/watch.mjs';
+import chatrelay from './scenarios/chatrelay.mjs';
 
-const scenarios = [...qr, ...topics, ...reader, ...subpath, ...http2, ...client, ...watch];
+const scenarios = [...qr, ...topics, ...reader, ...subpath, ...http2, ...client, ...watch, ...chatrelay];
 const SCENARIO_TIMEOUT_MS = 60_000;
 
 // undo runs a scenario's cleanups (closing its browser contexts, proxies), newest first, once.

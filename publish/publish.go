@@ -4,15 +4,17 @@
 //
 //	p := publish.New(rdb, publish.Options{})
 //	id, err := p.Publish(ctx, "orders:42", "shipped", []byte(`{"carrier":"dhl"}`))
+//	ids, err := p.PublishBatch(ctx, []publish.Event{{Topic: "orders:42", Data: []byte(`1`)}})
+//
+// Every writer applies the history bounds the service recorded in Redis (HistoryKey), so
+// no publisher's options trim a topic's history for everyone.
 package publish
 
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -39,14 +41,22 @@ var (
 	ErrInvalidTopic = errors.New("topic must match [A-Za-z0-9_.:-]{1,128}")
 	ErrInvalidEvent = errors.New("event must match [A-Za-z0-9_.:-]{1,64}")
 	ErrInvalidData  = errors.New("data must be one valid JSON value")
+	// ErrKeyTopic refuses a topic "key:K": it mirrors the Redis key K, and is changed by
+	// writing the key itself.
+	ErrKeyTopic = errors.New(`topics "key:<name>" mirror Redis keys and are read-only: write the key itself`)
 )
 
-// Options bound each topic's history.
+// Options bound each topic's history. They apply only while no bounds are recorded in Redis
+// (HistoryKey): the service records its own when it starts, and every Publisher applies
+// those instead, so that no writer trims a history its readers count on.
 type Options struct {
 	// HistorySize is how many events a topic keeps for resuming subscribers (default 1000).
 	HistorySize int64
 	// HistoryTTL is how long a topic's history lives after its last event (default 1h).
 	HistoryTTL time.Duration
+	// Record makes these the recorded bounds again whenever a read finds none (after a
+	// Redis restart, say): the service's own Publisher sets it. See RecordHistory.
+	Record bool
 }
 
 func (o Options) withDefaults() Options {
@@ -64,8 +74,8 @@ func (o Options) withDefaults() Options {
 type Publisher struct {
 	rdb      redis.UniversalClient
 	opts     Options
-	ttlMs    string
-	announce string // see AnnounceCommand
+	cache    boundsCache // the history bounds applied
+	announce string      // see AnnounceCommand
 	batch    combiner
 }
 
@@ -74,7 +84,6 @@ func New(rdb redis.UniversalClient, opts Options) *Publisher {
 	opts = opts.withDefaults()
 	return &Publisher{
 		rdb: rdb, opts: opts,
-		ttlMs:    strconv.FormatInt(opts.HistoryTTL.Milliseconds(), 10),
 		announce: AnnounceCommand(rdb),
 		batch:    combiner{rdb: rdb},
 	}
@@ -101,22 +110,24 @@ func AnnounceCommand(rdb redis.UniversalClient) string {
 
 // Publish appends an event to topic and returns its id. event may be empty (it becomes
 // "message"); data must be one valid JSON value and is delivered to subscribers as given.
+// A topic "key:K" is refused (ErrKeyTopic): it mirrors a Redis key.
 func (p *Publisher) Publish(ctx context.Context, topic, event string, data []byte) (string, error) {
-	if !ValidTopic(topic) {
-		return "", ErrInvalidTopic
+	if err := checkEvent(Event{Topic: topic, Event: event, Data: data}); err != nil {
+		return "", err
+	}
+	if KeyTopic(topic) {
+		return "", ErrKeyTopic
 	}
 	if event == "" {
 		event = DefaultEvent
 	}
-	if !ValidEvent(event) {
-		return "", ErrInvalidEvent
-	}
-	if !json.Valid(data) {
-		return "", ErrInvalidData
+	b, err := p.bounds(ctx)
+	if err != nil {
+		return "", fmt.Errorf("publish to %s: %w", topic, err)
 	}
 	id, err := p.batch.append(ctx,
 		[]string{StreamKey(topic), MetaKey(topic)},
-		[]any{Channel(topic), p.opts.HistorySize, p.ttlMs, event, data, p.announce})
+		[]any{Channel(topic), b.size, b.ttlMs, event, data, p.announce})
 	if err != nil {
 		return "", fmt.Errorf("publish to %s: %w", topic, err)
 	}

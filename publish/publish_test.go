@@ -10,7 +10,8 @@ import (
 )
 
 func TestPublishAppendsToTheTopicHistory(t *testing.T) {
-	rdb := redistest.Client(t)
+	// A Redis of its own: bounds recorded in a shared one (publish.HistoryKey) would apply.
+	rdb := redistest.StartServer(t, redistest.Options{}).Client(t)
 	p := publish.New(rdb, publish.Options{HistorySize: 2})
 	topic := redistest.Name("pkg:")
 	ctx := context.Background()
@@ -52,6 +53,27 @@ func TestPublishRefusesBadInput(t *testing.T) {
 		if _, err := p.Publish(ctx, c.topic, c.event, []byte(c.data)); !errors.Is(err, c.want) {
 			t.Errorf("Publish(%q, %q, %q) = %v, want %v", c.topic, c.event, c.data, err, c.want)
 		}
+	}
+}
+
+// A topic "key:K" mirrors the Redis key K: publishing to it would mix events nobody wrote
+// into the key's, so the package refuses it and writes nothing.
+func TestPublishRefusesKeyTopics(t *testing.T) {
+	rdb := redistest.Client(t)
+	p := publish.New(rdb, publish.Options{})
+	ctx := context.Background()
+	topic := redistest.Name("key:qrcode:")
+	if _, err := p.Publish(ctx, topic, "state", []byte(`{"status":"scanned"}`)); !errors.Is(err, publish.ErrKeyTopic) {
+		t.Fatalf("Publish(%q) = %v, want ErrKeyTopic", topic, err)
+	}
+	if n := rdb.Exists(ctx, publish.StreamKey(topic), publish.MetaKey(topic)).Val(); n != 0 {
+		t.Fatalf("%d keys written for a refused topic", n)
+	}
+	if !publish.KeyTopic(topic) || publish.KeyTopic("keys:1") || publish.KeyTopic("news:key:1") {
+		t.Fatal("KeyTopic")
+	}
+	if _, err := p.Publish(ctx, redistest.Name("keys:"), "", []byte(`1`)); err != nil {
+		t.Fatalf("a topic that only starts like one is refused: %v", err)
 	}
 }
 

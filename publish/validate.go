@@ -1,5 +1,7 @@
 package publish
 
+import "strings"
+
 // MaxTopicLen is the longest topic name accepted.
 const MaxTopicLen = 128
 
@@ -11,6 +13,15 @@ const MaxEventLen = 64
 func ValidTopic(topic string) bool {
 	return validName(topic, MaxTopicLen)
 }
+
+// KeyTopicPrefix starts the topics that mirror Redis keys other services write ("key:K" is
+// the key K, see internal/keywatch). Their events are the keys' own changes, made in Redis by
+// whoever owns them: they cannot be published to.
+const KeyTopicPrefix = "key:"
+
+// KeyTopic reports whether topic mirrors a Redis key (see KeyTopicPrefix), and so is
+// read-only.
+func KeyTopic(topic string) bool { return strings.HasPrefix(topic, KeyTopicPrefix) }
 
 // ValidEvent reports whether an event name matches [A-Za-z0-9_.:-]{1,64}: it goes on the
 // wire as an `event:` field and inside the announcement header, so it must hold no space,

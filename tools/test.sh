@@ -34,6 +34,7 @@ echo "== go vet"
 go vet ./...
 echo "== gen-check"
 tools/gen.sh check
+examples/chat-relay/gen.sh check
 echo "== go test -race"
 go test -race -count=1 ./...
 echo "== the tools module: vet, and the Kubernetes manifests' check (tools/deploycheck)"

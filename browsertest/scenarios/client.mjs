@@ -117,7 +117,7 @@ function publisher(svc, token) {
  * the service: down() breaks every open connection and resets new ones until up().
  * (Chromium's offline emulation leaves open streams alone.)
  */
-async function cuttableLink(port) {
+export async function cuttableLink(port) {
   const sockets = new Set();
   let isDown = false;
   const server = net.createServer((client) => {

@@ -77,7 +77,7 @@ func startLegacy(redisAddr string) (*server, error) {
 	if err := p.Start(); err != nil {
 		return nil, err
 	}
-	s := &server{kind: "legacy", stdins: []io.WriteCloser{stdin}}
+	s := &server{kind: "legacy", name: "legacy", stdins: []io.WriteCloser{stdin}}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
 		p.Kill()

@@ -8,6 +8,7 @@
 //	/tmp/ssebench run -bin /tmp/sse-api -scenario qr     -n 15000
 //	/tmp/ssebench run -bin /tmp/sse-api -scenario publish -duration 20s
 //	/tmp/ssebench run -bin /tmp/sse-api -scenario watch  -n 15000
+//	/tmp/ssebench run -bin /tmp/sse-api -scenario deploy -n 10000
 //
 // Subcommands: run (the orchestrator), ref (the reference server), worker (holds streams for
 // run; started by it), legacy (the polling endpoint of the watch scenario's baseline). Everything talks to loopback only, and every run is bounded by
@@ -39,7 +40,7 @@ func main() {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage:
-  ssebench run -scenario idle|fanout|topics|qr|publish|watch [flags]   (ssebench run -h lists them)
+  ssebench run -scenario idle|fanout|topics|qr|publish|watch|deploy [flags]   (ssebench run -h lists them)
   ssebench ref -listen 127.0.0.1:PORT                           the bare reference server`)
 	os.Exit(2)
 }

@@ -23,6 +23,8 @@ func TestScenarioDefaults(t *testing.T) {
 		{"-scenario publish", 0, 0, 20 * time.Second, 64, "ref,sse-api"},
 		{"-scenario fanout -n 7 -rate 3 -duration 5s -pub-conns 2 -servers sse-api", 7, 3, 5 * time.Second, 2, "sse-api"},
 		{"-scenario qr -servers ref", 15000, 0, 0, 0, "sse-api"},
+		{"-scenario publish -batch 100", 0, 0, 20 * time.Second, 64, "sse-api"},
+		{"-scenario deploy", 10000, 100, 5 * time.Second, 4, "sse-api"},
 	} {
 		o, err := parseOptions(strings.Fields(tc.args))
 		if err != nil {
@@ -33,7 +35,8 @@ func TestScenarioDefaults(t *testing.T) {
 				tc.args, o.n, o.rate, o.duration, o.pubConns, o.servers, tc.n, tc.rate, tc.duration, tc.pubConns, tc.servers)
 		}
 	}
-	for _, args := range []string{"-scenario nope", "-scenario idle -url 10.0.0.1:80", "-scenario idle -redis 10.0.0.1:6379"} {
+	for _, args := range []string{"-scenario nope", "-scenario idle -url 10.0.0.1:80", "-scenario idle -redis 10.0.0.1:6379",
+		"-scenario fanout -batch 10", "-scenario publish -batch -1", "-scenario publish -batch 10 -servers ref,sse-api"} {
 		if _, err := parseOptions(strings.Fields(args)); err == nil {
 			t.Errorf("%s: accepted", args)
 		}

@@ -41,8 +41,10 @@ type parser struct {
 	nameBuf [32]byte
 
 	// what the stream told so far
-	positioned bool // an id: line arrived (the server subscribed the stream)
-	comments   int  // comment lines (": ok", heartbeats)
+	positioned bool   // an id: line arrived (the server subscribed the stream)
+	comments   int    // comment lines (": ok", heartbeats)
+	lastID     []byte // the last id: value, which a client resumes from (Last-Event-ID)
+	retry      int64  // the last retry: value in ms, -1 before one
 
 	onEvent func(*sseEvent)
 }
@@ -54,7 +56,7 @@ const (
 )
 
 func newParser(chunked bool, onEvent func(*sseEvent)) *parser {
-	p := &parser{chunked: chunked, onEvent: onEvent}
+	p := &parser{chunked: chunked, onEvent: onEvent, retry: -1}
 	p.ev.seq = -1
 	return p
 }
@@ -187,6 +189,11 @@ func (p *parser) line(l []byte) {
 		}
 	case "id":
 		p.positioned = true
+		p.lastID = append(p.lastID[:0], value...)
+	case "retry":
+		if v, ok := digits(value); ok {
+			p.retry = v
+		}
 	case "event":
 		n := copy(p.nameBuf[:], value)
 		p.ev.name = p.nameBuf[:n]
@@ -199,7 +206,11 @@ func jsonInt(b []byte, key string) (int64, bool) {
 	if i < 0 {
 		return 0, false
 	}
-	b = b[i+len(key):]
+	return digits(b[i+len(key):])
+}
+
+// digits reads the integer b starts with.
+func digits(b []byte) (int64, bool) {
 	var v int64
 	n := 0
 	for ; n < len(b) && '0' <= b[n] && b[n] <= '9'; n++ {

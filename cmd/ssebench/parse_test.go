@@ -32,8 +32,9 @@ func TestParserAnySplit(t *testing.T) {
 				}
 			}
 			want := []string{"b/1/1700000000000000000", "confirmed/2/1700000000000000001"}
-			if fmt.Sprint(got) != fmt.Sprint(want) || !p.positioned || p.comments != 2 {
-				t.Fatalf("chunked=%v step %d: events %v positioned %v comments %d", chunked, step, got, p.positioned, p.comments)
+			if fmt.Sprint(got) != fmt.Sprint(want) || !p.positioned || p.comments != 2 || string(p.lastID) != "3-0" || p.retry != 2000 {
+				t.Fatalf("chunked=%v step %d: events %v positioned %v comments %d last id %q retry %d",
+					chunked, step, got, p.positioned, p.comments, p.lastID, p.retry)
 			}
 		}
 	}

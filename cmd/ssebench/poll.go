@@ -18,6 +18,8 @@ type poller struct {
 	fds  map[int32]*stream
 	buf  []byte
 	done chan struct{}
+	// onEnd, if set, is told of every stream the server ended, after it is closed.
+	onEnd func(*stream)
 }
 
 func newPoller() (*poller, error) {
@@ -76,9 +78,13 @@ func (p *poller) loop(closing *atomic.Bool) {
 
 // end records that the server ended a stream, and closes it.
 func (p *poller) end(s *stream, cause string) {
+	s.endedAt = time.Now().UnixNano()
 	s.endCause.Store(cause)
 	s.ended.Store(true)
 	p.remove(s)
+	if p.onEnd != nil {
+		p.onEnd(s)
+	}
 }
 
 func (p *poller) remove(s *stream) {

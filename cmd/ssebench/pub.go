@@ -155,6 +155,12 @@ type publisher struct {
 	header  string // Authorization for sse-api
 	topics  []string
 	padding string
+	batch   int // events per request through sse-api's batch route; 0: single publishes
+
+	// retryFailed: a failed publish is sent again until it is acknowledged or stopped is
+	// set, as a publisher with a retry policy does (each failure is still counted).
+	retryFailed bool
+	stopped     atomic.Bool
 
 	seq     []atomic.Int64 // per topic: highest sequence number acknowledged
 	sent    atomic.Int64
@@ -199,6 +205,9 @@ func (p *publisher) body(buf []byte, topic int, seq int64) []byte {
 }
 
 func (p *publisher) path(topic int) string {
+	if p.batch > 0 {
+		return "/v1/publish"
+	}
 	if p.kind == "sse-api" {
 		return "/v1/topics/" + p.topics[topic] + "/events"
 	}
@@ -210,6 +219,43 @@ func (p *publisher) fail(err error) {
 	p.lastErr.Store(err.Error())
 }
 
+// batchBody is the body of a batch of p.batch events on topic, sequence numbers from seq on.
+func (p *publisher) batchBody(buf []byte, topic int, seq int64) []byte {
+	buf = append(buf[:0], `{"events":[`...)
+	var event []byte
+	for k := range p.batch {
+		if k > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"topic":"`...)
+		buf = append(buf, p.topics[topic]...)
+		buf = append(buf, `",`...)
+		// p.body's {"event":"b","data":...} less its opening brace.
+		event = p.body(event, topic, seq+int64(k))
+		buf = append(buf, event[1:]...)
+	}
+	return append(buf, "]}"...)
+}
+
+// sendBatch publishes p.batch events through the batch route (sse-api), from j.seq on.
+func (p *publisher) sendBatch(c *httpConn, buf []byte, j pubJob) []byte {
+	buf = p.batchBody(buf, j.topic, j.seq)
+	t0 := time.Now()
+	status, resp, err := c.post(p.path(j.topic), p.header, buf)
+	switch {
+	case err != nil:
+		p.fail(err)
+		return buf
+	case status != 201:
+		p.fail(fmt.Errorf("publish batch: %d %s", status, resp))
+		return buf
+	}
+	p.lat.record(time.Since(t0))
+	p.seq[j.topic].Store(j.seq + int64(p.batch) - 1)
+	p.sent.Add(int64(p.batch))
+	return buf
+}
+
 // send publishes one event through conns (one per target) and records its acknowledgement.
 func (p *publisher) send(conns []*httpConn, buf []byte, j pubJob) []byte {
 	targets := conns
@@ -217,18 +263,25 @@ func (p *publisher) send(conns []*httpConn, buf []byte, j pubJob) []byte {
 		targets = conns[j.seq%int64(len(conns)) : j.seq%int64(len(conns))+1]
 	}
 	for _, c := range targets {
-		buf = p.body(buf, j.topic, j.seq)
-		t0 := time.Now()
-		status, resp, err := c.post(p.path(j.topic), p.header, buf)
-		switch {
-		case err != nil:
+		for {
+			buf = p.body(buf, j.topic, j.seq)
+			t0 := time.Now()
+			status, resp, err := c.post(p.path(j.topic), p.header, buf)
+			if err == nil && status != 201 {
+				err = fmt.Errorf("publish: %d %s", status, resp)
+			}
+			if err == nil {
+				p.lat.record(time.Since(t0))
+				break
+			}
 			p.fail(err)
-			return buf
-		case status != 201:
-			p.fail(fmt.Errorf("publish: %d %s", status, resp))
-			return buf
+			// A failed publish leaves a hole in its topic's sequence numbers, which the
+			// streams would count as lost, unless it is sent again.
+			if !p.retryFailed || p.stopped.Load() {
+				return buf
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		p.lat.record(time.Since(t0))
 	}
 	p.seq[j.topic].Store(j.seq)
 	p.sent.Add(1)
@@ -262,6 +315,11 @@ func (p *publisher) run(ctx context.Context, rate float64, count int64, nconns i
 			}()
 			var buf []byte
 			for j := range jobs[i] {
+				// Once stopped, a failed publish is given up: what is queued behind it must
+				// not be published past the hole it leaves.
+				if p.retryFailed && p.stopped.Load() {
+					continue
+				}
 				buf = p.send(conns, buf, j)
 			}
 		}()
@@ -319,7 +377,13 @@ func (p *publisher) flood(ctx context.Context, nconns int) {
 			var seq int64
 			for ctx.Err() == nil {
 				seq++
-				buf = p.send(conns, buf, pubJob{topic: i % len(p.topics), seq: seq})
+				j := pubJob{topic: i % len(p.topics), seq: seq}
+				if p.batch > 0 {
+					buf = p.sendBatch(conns[0], buf, j)
+					seq += int64(p.batch) - 1
+					continue
+				}
+				buf = p.send(conns, buf, j)
 			}
 		}()
 	}

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -53,6 +55,7 @@ type result struct {
 	IdleCPUPercent float64 `json:"idleCpuPercent"`
 
 	Published          int64   `json:"published,omitempty"`
+	Batch              int     `json:"batch,omitempty"` // events per publish request (publish -batch)
 	PublishErrors      int64   `json:"publishErrors"`
 	PublishLastError   string  `json:"publishLastError,omitempty"`
 	PublishPerSec      float64 `json:"publishPerSec,omitempty"`
@@ -68,6 +71,9 @@ type result struct {
 	RedisCPUSeconds    float64 `json:"redisCpuSeconds,omitempty"`
 	Lat                latency `json:"latency"`
 	Lost               int64   `json:"lost"`
+	Behind             int64   `json:"lostNotArrivedByTheEnd"`
+	LostMovedAgain     int64   `json:"lostByStreamsMovedAgain,omitempty"`
+	MovedAgain         int64   `json:"streamsMovedAgain,omitempty"`
 	Dup                int64   `json:"duplicated"`
 
 	RedisCmdsPerSec  float64            `json:"redisCommandsPerSec,omitempty"`
@@ -89,6 +95,24 @@ type result struct {
 	BurstRedisCalls      map[string]float64 `json:"burstRedisCallsPerSec,omitempty"`
 	Stale                int64              `json:"stalePages"`
 	Skipped              int64              `json:"valuesSkipped"`
+
+	// deploy: A's drain (seconds after its SIGTERM), the streams' move to B
+	DrainSeconds       float64            `json:"drainSeconds,omitempty"`    // A exited
+	NotReadySeconds    float64            `json:"notReadySeconds,omitempty"` // A's /readyz answered 503
+	EndsWithinSeconds  float64            `json:"streamsEndedWithinSeconds,omitempty"`
+	Resumed            int64              `json:"resumed,omitempty"`
+	FirstResumeSeconds float64            `json:"firstResumeSeconds,omitempty"`
+	LastResumeSeconds  float64            `json:"lastResumeSeconds,omitempty"`
+	ResumePerSec       float64            `json:"resumePerSec,omitempty"`      // over first to last resume
+	PeakResumePerSec   int64              `json:"peakResumePerSec,omitempty"`  // the most in any second
+	Refusals           map[string]int     `json:"refusals,omitempty"`          // resume attempts that opened no stream
+	Offline            latency            `json:"withoutConnection"`           // per resumed stream
+	SteadyCPUPercentA  float64            `json:"steadyCpuPercentA,omitempty"` // before the SIGTERM
+	SteadyCPUPercentB  float64            `json:"steadyCpuPercentB,omitempty"`
+	LoadAverage        string             `json:"loadAverage,omitempty"` // at the SIGTERM
+	LoadAverageEnd     string             `json:"loadAverageEnd,omitempty"`
+	EndCauses          map[string]int     `json:"endCauses,omitempty"`      // ends the load tool saw, by cause
+	ServerCounts       map[string]float64 `json:"serverCounters,omitempty"` // B's sse_* counters at the end
 
 	// Go runtime figures after the hold (summed over instances): goroutines, heap, stacks
 	Runtime map[string]float64 `json:"runtimeAfterHold,omitempty"`
@@ -200,6 +224,41 @@ func rowsFor(scenario string) []row {
 			{"confirm->browser p99", func(r result) string { return msStr(r.ConfirmLat.P99) }, func(r result) float64 { return r.ConfirmLat.P99 }},
 			{"confirm->browser max", func(r result) string { return msStr(r.ConfirmLat.Max) }, func(r result) float64 { return r.ConfirmLat.Max }},
 		}
+	case "deploy":
+		return []row{
+			{"streams opened on A (failed)", func(r result) string { return fmt.Sprintf("%d/%d (%d)", r.Held+r.Ended, r.Streams, r.OpenFailed) }, nil},
+			{"A after SIGTERM: not ready", func(r result) string { return fmt.Sprintf("%.3fs", r.NotReadySeconds) }, nil},
+			{"A: last stream ended", func(r result) string { return fmt.Sprintf("%.2fs", r.EndsWithinSeconds) }, nil},
+			{"A: drained and exited", func(r result) string { return fmt.Sprintf("%.2fs", r.DrainSeconds) }, nil},
+			{"resumed on B (not back)", func(r result) string { return fmt.Sprintf("%d (%d)", r.Resumed, r.Ended) }, nil},
+			{"resumes from / to", func(r result) string { return fmt.Sprintf("%.2fs / %.2fs", r.FirstResumeSeconds, r.LastResumeSeconds) }, nil},
+			{"B connect rate (streams/s): mean / peak 1 s", func(r result) string {
+				return fmt.Sprintf("%.0f / %d", r.ResumePerSec, r.PeakResumePerSec)
+			}, nil},
+			{"refusals", func(r result) string { return fmt.Sprintf("%d", total(r.Refusals)) }, nil},
+			{"without connection p50", func(r result) string { return msStr(r.Offline.P50) }, nil},
+			{"without connection p99", func(r result) string { return msStr(r.Offline.P99) }, nil},
+			{"without connection max", func(r result) string { return msStr(r.Offline.Max) }, nil},
+			{"published (errors)", func(r result) string {
+				return fmt.Sprintf("%d (%d) at %.0f/s", r.Published, r.PublishErrors, r.PublishPerSec)
+			}, nil},
+			{"deliveries (expected)", func(r result) string { return fmt.Sprintf("%d (%d)", r.Deliveries, r.ExpectedDeliveries) }, nil},
+			{"lost (not arrived by the end) / duplicated", func(r result) string { return fmt.Sprintf("%d (%d) / %d", r.Lost, r.Behind, r.Dup) }, nil},
+			{"streams B ended and that came back again (their lost)", func(r result) string {
+				return fmt.Sprintf("%d (%d)", r.MovedAgain, r.LostMovedAgain)
+			}, nil},
+			{"latency p50 / p99 / max", func(r result) string {
+				return msStr(r.Lat.P50) + " / " + msStr(r.Lat.P99) + " / " + msStr(r.Lat.Max)
+			}, nil},
+			{"A / B CPU before the SIGTERM", func(r result) string {
+				return fmt.Sprintf("%.0f%% / %.0f%% of a core", r.SteadyCPUPercentA, r.SteadyCPUPercentB)
+			}, nil},
+			{"B CPU s, SIGTERM to all back", func(r result) string {
+				return fmt.Sprintf("%.2f in %.2fs (%.0f%% of a core)", r.CPUSeconds, r.WindowSeconds, 100*r.CPUSeconds/max(r.WindowSeconds, 1e-9))
+			}, nil},
+			{"load tool / Redis CPU s", func(r result) string { return fmt.Sprintf("%.2f / %.2f", r.LoadCPUSeconds, r.RedisCPUSeconds) }, nil},
+			{"load average at SIGTERM / end", func(r result) string { return r.LoadAverage + " / " + r.LoadAverageEnd }, nil},
+		}
 	case "watch":
 		return []row{
 			{"pages waiting", func(r result) string { return fmt.Sprintf("%d/%d", r.HeldAfterHold, r.Streams) }, nil},
@@ -226,22 +285,48 @@ func rowsFor(scenario string) []row {
 	return common
 }
 
-// printTable prints one column per result and, with two results, their ratio: sse-api over
-// the reference (or, for qr, polling over SSE: how much the baseline costs more).
+// printTable prints one column per result and the ratios that compare them: sse-api over
+// the reference (for qr and watch, polling over SSE: how much the baseline costs more), and
+// the current binary over the -before one.
 func printTable(w io.Writer, o options, rs []result) {
-	fmt.Fprintf(w, "\nscenario %s, %d instance(s), %s\n", o.scenario, o.instances, machineLine())
+	instances := o.instances
+	if len(rs) > 0 && rs[0].Instances > 0 {
+		instances = rs[0].Instances // deploy starts two
+	}
+	fmt.Fprintf(w, "\nscenario %s, %d instance(s), %s\n", o.scenario, instances, machineLine())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{""}
 	for _, r := range rs {
 		head = append(head, r.Server+" "+r.Scenario)
 	}
-	ratioName := ""
-	if len(rs) == 2 {
-		ratioName = "sse-api / ref"
-		if o.scenario == "qr" || o.scenario == "watch" {
-			ratioName = "poll / sse"
+	type pair struct{ num, den int }
+	var pairs []pair
+	idx := func(server string) int {
+		for i, r := range rs {
+			if r.Server == server {
+				return i
+			}
 		}
-		head = append(head, ratioName)
+		return -1
+	}
+	if now, before := idx("sse-api"), idx("sse-api@before"); now >= 0 && before >= 0 {
+		if ref := idx("ref"); ref >= 0 {
+			pairs = append(pairs, pair{now, ref})
+			head = append(head, "sse-api / ref")
+		}
+		pairs = append(pairs, pair{now, before})
+		head = append(head, "now / before")
+	} else if len(rs) == 2 {
+		// sse-api over ref; qr-poll over qr
+		p := pair{1, 0}
+		name := "poll / sse"
+		if rs[0].Server == "sse-api" && rs[1].Server == "ref" {
+			p, name = pair{0, 1}, "sse-api / ref"
+		} else if o.scenario != "qr" && o.scenario != "watch" {
+			name = "sse-api / ref"
+		}
+		pairs = append(pairs, p)
+		head = append(head, name)
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	for _, rw := range rowsFor(o.scenario) {
@@ -249,15 +334,10 @@ func printTable(w io.Writer, o options, rs []result) {
 		for _, r := range rs {
 			cells = append(cells, rw.show(r))
 		}
-		if len(rs) == 2 {
+		for _, p := range pairs {
 			ratio := ""
 			if rw.num != nil {
-				// sse-api over ref; qr-poll over qr
-				num, den := rs[1], rs[0]
-				if rs[0].Server == "sse-api" && rs[1].Server == "ref" {
-					num, den = rs[0], rs[1]
-				}
-				a, b := rw.num(num), rw.num(den)
+				a, b := rw.num(rs[p.num]), rw.num(rs[p.den])
 				switch {
 				case b > 0:
 					ratio = fmt.Sprintf("%.2fx", a/b)
@@ -288,6 +368,21 @@ func printTable(w io.Writer, o options, rs []result) {
 				fmt.Fprintf(w, "  %6d  %s\n", r.Errors[k], k)
 			}
 		}
+		if len(r.Refusals) > 0 {
+			fmt.Fprintf(w, "%s: resume attempts that opened no stream:\n", r.Server)
+			for _, k := range slices.Sorted(maps.Keys(r.Refusals)) {
+				fmt.Fprintf(w, "  %6d  %s\n", r.Refusals[k], k)
+			}
+		}
+		if len(r.EndCauses) > 0 {
+			fmt.Fprintf(w, "%s: streams the server ended, as the load tool saw it: %v\n", r.Server, r.EndCauses)
+		}
+		if len(r.ServerCounts) > 0 {
+			fmt.Fprintf(w, "%s: counters of the instance that stayed:\n", r.Server)
+			for _, k := range slices.Sorted(maps.Keys(r.ServerCounts)) {
+				fmt.Fprintf(w, "  %8.0f  %s\n", r.ServerCounts[k], k)
+			}
+		}
 		if len(r.EndedReasons) > 0 {
 			fmt.Fprintf(w, "%s: streams ended by: %s\n", r.Server, strings.Join(r.EndedReasons, "; "))
 		}
@@ -301,6 +396,14 @@ func printTable(w io.Writer, o options, rs []result) {
 			fmt.Fprintf(w, "%s: Redis calls/s in the burst: %s\n", r.Scenario, topCalls(r.BurstRedisCalls))
 		}
 	}
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 func topCalls(m map[string]float64) string {

@@ -30,6 +30,9 @@ type bench struct {
 	phone  string
 	status func() string // the progress line of the current phase
 	mu     sync.Mutex
+	// config is the scenario's YAML for the sse-api config (read here, not from the
+	// scenarios map by startAPI, which a scenario's measure may call).
+	config string
 }
 
 func runMain(args []string) int {
@@ -59,7 +62,7 @@ func runMain(args []string) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	b := &bench{o: o, ctx: ctx, runID: strconv.FormatInt(time.Now().UnixNano()/1e6, 36)}
+	b := &bench{o: o, ctx: ctx, runID: strconv.FormatInt(time.Now().UnixNano()/1e6, 36), config: scenarios[o.scenario].config}
 	b.tmp, err = os.MkdirTemp("", "ssebench")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ssebench:", err)
@@ -86,7 +89,7 @@ func runMain(args []string) int {
 
 func (b *bench) run() ([]result, error) {
 	o := b.o
-	needAPI := strings.Contains(o.servers, "sse-api")
+	needAPI := strings.Contains(o.servers, "sse-api") || strings.Contains(o.servers, "before")
 	if needAPI && o.url == "" {
 		if o.redisAddr == "" {
 			r, err := startRedis(scenarios[o.scenario].redisArgs...)
@@ -190,7 +193,7 @@ func (b *bench) startServer(kind string) (*server, error) {
 		return startRef(o.instances, o.heartbeat)
 	case "sse-api":
 		if o.url != "" {
-			s := &server{kind: kind, targets: []string{o.url}}
+			s := &server{kind: kind, name: kind, targets: []string{o.url}}
 			if o.dev != "" {
 				s.devs = []string{o.dev}
 			}
@@ -199,7 +202,9 @@ func (b *bench) startServer(kind string) (*server, error) {
 			}
 			return s, nil
 		}
-		return b.startAPI()
+		return b.startAPI(o.bin, kind)
+	case "before":
+		return b.startAPI(o.before, "sse-api@before")
 	}
 	return nil, fmt.Errorf("unknown server %q", kind)
 }

@@ -51,7 +51,7 @@ func (b *bench) streamStatus(label string, ws []*workerProc, n int, srv *server,
 // streams runs a stream scenario against srv.
 func (b *bench) streams(srv *server, plan streamPlan) (result, error) {
 	o := b.o
-	r := result{Server: srv.kind, Scenario: o.scenario, Instances: len(srv.targets), Streams: o.n}
+	r := result{Server: srv.name, Scenario: o.scenario, Instances: len(srv.targets), Streams: o.n}
 	label := srv.kind + " " + o.scenario
 
 	ntopics := plan.topics

@@ -115,7 +115,7 @@ func (b *bench) watch(srv *server, poll bool) (result, error) {
 	if poll {
 		name = "watch-poll"
 	}
-	r := result{Server: srv.kind, Scenario: name, Instances: len(srv.targets), Streams: o.n}
+	r := result{Server: srv.name, Scenario: name, Instances: len(srv.targets), Streams: o.n}
 	kw := b.newKeyWriter(fmt.Sprintf("watch:%s:%s:", b.runID, name))
 	if err := kw.reset(b.ctx); err != nil {
 		return r, err

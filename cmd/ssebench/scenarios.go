@@ -26,6 +26,7 @@ var scenarios = map[string]scenario{
 	"qr":      qrScenario,
 	"publish": publishScenario,
 	"watch":   watchScenario,
+	"deploy":  deployScenario,
 }
 
 // one makes a measure of a run that has one result, and shows the server's error lines

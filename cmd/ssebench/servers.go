@@ -20,6 +20,8 @@ import (
 // more instances.
 type server struct {
 	kind    string   // "ref" or "sse-api"
+	name    string   // in the results: kind, or "sse-api@before" for the -before binary
+	bin     string   // sse-api: the binary the instances run
 	targets []string // host:port of each instance's API
 	devs    []string // sse-api: host:port of each instance's DevServer (pprof, metrics)
 	pids    []int
@@ -37,7 +39,7 @@ func startRef(n int, heartbeat time.Duration) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{kind: "ref"}
+	s := &server{kind: "ref", name: "ref"}
 	for i := 0; i < n; i++ {
 		cmd := exec.Command(self, "ref", "-listen", "127.0.0.1:0", "-heartbeat", heartbeat.String())
 		stdin, _ := cmd.StdinPipe()
@@ -62,7 +64,7 @@ func startRef(n int, heartbeat time.Duration) (*server, error) {
 
 // startAPI starts -instances sse-api instances of -bin, each configured for its share of the
 // streams, and waits until they serve.
-func (b *bench) startAPI() (*server, error) {
+func (b *bench) startAPI(bin, name string) (*server, error) {
 	o := b.o
 	perInstance := (o.n + o.instances - 1) / o.instances
 	c := testinstance.Config{
@@ -73,12 +75,12 @@ func (b *bench) startAPI() (*server, error) {
 		Heartbeat: o.heartbeat.String(), QueueSize: o.queue,
 		QRTTL: "10m", QRConfirmWindow: "5m", QRRetention: "10m",
 		QRCreatePerMinute: 1000000000, QRMissesPerMinute: 1000000000, QRScansPerMinute: 1000000000,
-		Extra: scenarios[o.scenario].config + strings.ReplaceAll(o.extra, `\n`, "\n"),
+		Extra: b.config + strings.ReplaceAll(o.extra, `\n`, "\n"),
 	}
-	s := &server{kind: "sse-api"}
+	s := &server{kind: "sse-api", name: name, bin: bin}
 	var insts []*testinstance.Instance
 	for i := 0; i < o.instances; i++ {
-		inst, err := testinstance.Launch(o.bin, b.tmp, c)
+		inst, err := testinstance.Launch(bin, b.tmp, c)
 		if err != nil {
 			s.stop()
 			return nil, err

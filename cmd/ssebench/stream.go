@@ -8,15 +8,20 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
 
 // stream is one SSE connection held by a worker. After the response head it is read by the
 // worker's poller (see poll.go), the only writer of the plain fields; the atomics are read by
-// the progress reports.
+// the progress reports. A stream that resumes elsewhere (the deploy scenario) is the same
+// stream on a new connection: its sequence check goes on across the move.
 type stream struct {
 	topic int
+	src   string   // source address
+	path  string   // request URI
+	lat   *hist    // publish-to-receive latencies
 	conn  net.Conn // until detach
 	fd    int      // after detach
 	p     *parser
@@ -30,6 +35,8 @@ type stream struct {
 	events   atomic.Int64 // events with data received
 	ended    atomic.Bool  // the connection ended before the worker closed it
 	endCause atomic.Value // string
+	endedAt  int64        // unix ns the poller saw the end (read by the resume after it)
+	moves    int          // times it resumed (the resume's only)
 
 	// qr: when the phone's confirm was sent (unix ns; 0 before), and whether the browser
 	// has learnt it
@@ -38,13 +45,40 @@ type stream struct {
 	onConfirm   func(time.Duration)
 }
 
+// openError is an answer that opened no stream: a status other than 200, or a 200 refusal
+// (X-Refusal-Status: a passing refusal told to an EventSource so that it tries again).
+type openError struct {
+	status  int
+	refused int    // the X-Refusal-Status of a 200 refusal; 0 otherwise
+	retry   int64  // ms the refusal asks the client to wait, -1 when it says nothing
+	msg     string // the first line of the body, or the refusal's code
+}
+
+func (e *openError) Error() string {
+	if e.refused != 0 {
+		return fmt.Sprintf("refused %d (200, retry %d ms): %s", e.refused, e.retry, e.msg)
+	}
+	return fmt.Sprintf("status %d: %s", e.status, e.msg)
+}
+
 // openStream dials target from src, sends a GET for path with the extra header lines, and
 // reads the response head. The stream is returned once the server told its position (its
 // first id: line), so that every event published afterwards must reach it.
 func openStream(ctx context.Context, target, src, path, header string, topic int, lat *hist) (*stream, error) {
-	conn, err := dialer(src).DialContext(ctx, "tcp", target)
-	if err != nil {
+	s := &stream{topic: topic, src: src, path: path, lat: lat, next: 1, fd: -1}
+	if err := s.connect(ctx, target, header); err != nil {
 		return nil, err
+	}
+	return s, nil
+}
+
+// connect opens the stream's request on target, as openStream says; again when it resumes
+// (header then carries its Last-Event-ID). On success s reads the new connection with a new
+// parser; on failure s is as it was.
+func (s *stream) connect(ctx context.Context, target, header string) error {
+	conn, err := dialer(s.src).DialContext(ctx, "tcp", target)
+	if err != nil {
+		return err
 	}
 	ok := false
 	defer func() {
@@ -52,9 +86,9 @@ func openStream(ctx context.Context, target, src, path, header string, topic int
 			conn.Close()
 		}
 	}()
-	req := "GET " + path + " HTTP/1.1\r\nHost: " + target + "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n" + header + "\r\n"
+	req := "GET " + s.path + " HTTP/1.1\r\nHost: " + target + "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n" + header + "\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {
-		return nil, err
+		return err
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetReadDeadline(dl)
@@ -70,43 +104,75 @@ func openStream(ctx context.Context, target, src, path, header string, topic int
 			break
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if n == len(buf) {
-			return nil, errors.New("response head too large")
+			return errors.New("response head too large")
 		}
 	}
 	status, chunked, err := parseHead(head)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if status != 200 {
-		return nil, fmt.Errorf("status %d: %s", status, firstLine(buf[len(head):n]))
+		return &openError{status: status, retry: -1, msg: firstLine(buf[len(head):n])}
 	}
-	s := &stream{topic: topic, conn: conn, next: 1, fd: -1}
-	s.p = newParser(chunked, func(ev *sseEvent) { s.onEvent(ev, lat) })
+	if refused := headerInt(head, "X-Refusal-Status"); refused != 0 {
+		return readRefusal(conn, chunked, refused, buf[len(head):n])
+	}
+	p := newParser(chunked, func(ev *sseEvent) { s.onEvent(ev, s.lat) })
 	s.now = time.Now().UnixNano()
-	if err := s.p.feed(buf[len(head):n]); err != nil {
-		return nil, err
+	if err := p.feed(buf[len(head):n]); err != nil {
+		return err
 	}
-	for !s.p.positioned {
+	for !p.positioned {
 		m, err := conn.Read(buf)
 		if m > 0 {
 			s.now = time.Now().UnixNano()
-			if err := s.p.feed(buf[:m]); err != nil {
-				return nil, err
+			if err := p.feed(buf[:m]); err != nil {
+				return err
 			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("before the position: %w", err)
+			return fmt.Errorf("before the position: %w", err)
 		}
 	}
 	_ = conn.SetReadDeadline(time.Time{})
+	s.conn = conn
 	if err := s.detach(); err != nil {
-		return nil, err
+		s.conn = nil
+		return err
 	}
+	s.p = p
 	ok = true
-	return s, nil
+	return nil
+}
+
+// readRefusal reads a 200 refusal to its end (the server closes it): its retry: delay and
+// the code of its error event.
+func readRefusal(conn net.Conn, chunked bool, refused int, first []byte) error {
+	var body []byte
+	p := newParser(chunked, func(*sseEvent) {})
+	read := first
+	buf := make([]byte, 4096)
+	for {
+		if len(body) < 4096 {
+			body = append(body, read[:min(len(read), 4096-len(body))]...)
+		}
+		if p.feed(read) != nil { // the chunked body's end, or garbage
+			break
+		}
+		m, err := conn.Read(buf)
+		if err != nil && m == 0 {
+			break
+		}
+		read = buf[:m]
+	}
+	code := "no error event"
+	if _, rest, ok := bytes.Cut(body, []byte(`"code":"`)); ok {
+		code, _, _ = strings.Cut(string(rest), `"`)
+	}
+	return &openError{status: 200, refused: refused, retry: p.retry, msg: code}
 }
 
 // detach takes the socket out of Go's network poller: the worker's own epoll loop reads
@@ -137,6 +203,18 @@ func firstLine(b []byte) string {
 		b = b[:200]
 	}
 	return string(b)
+}
+
+// headerInt is the integer value of the header name in head, 0 when there is none.
+func headerInt(head []byte, name string) int {
+	for _, h := range bytes.Split(head, []byte("\r\n")) {
+		k, v, ok := bytes.Cut(h, []byte(":"))
+		if ok && bytes.EqualFold(bytes.TrimSpace(k), []byte(name)) {
+			n, _ := strconv.Atoi(string(bytes.TrimSpace(v)))
+			return n
+		}
+	}
+	return 0
 }
 
 // parseHead reads the status code and whether the body is chunked.

@@ -23,9 +23,10 @@ import (
 // at most what its open-file limit allows, so a run that needs more streams starts more.
 
 type workerCmd struct {
-	Op string `json:"op"` // open, qr, confirm, finish
+	Op string `json:"op"` // open, qr, confirm, resume, finish
 
 	// open: streams on topics. Paths[topic] is the request URI of the topic's stream.
+	// resume: from now on a stream the server ends comes back on Targets[0], with Header.
 	Targets     []string     `json:"targets,omitempty"`
 	Header      string       `json:"header,omitempty"`
 	Paths       []string     `json:"paths,omitempty"`
@@ -72,18 +73,21 @@ type qrSpec struct {
 
 // workerReport is a progress line (Final false) or the last line (Final true).
 type workerReport struct {
-	Final    bool           `json:"final,omitempty"`
-	Opened   int64          `json:"opened"`
-	Failed   int64          `json:"failed"`
-	Retries  int64          `json:"retries"`
-	Ended    int64          `json:"ended"`
-	Events   int64          `json:"events"`
-	Errors   map[string]int `json:"errors,omitempty"`
-	Lost     int64          `json:"lost"`
-	Dup      int64          `json:"dup"`
-	Lat      histSnap       `json:"lat"`
-	Polls    int64          `json:"polls"`
-	PollErrs int64          `json:"pollErrs"`
+	Final          bool           `json:"final,omitempty"`
+	Opened         int64          `json:"opened"`
+	Failed         int64          `json:"failed"`
+	Retries        int64          `json:"retries"`
+	Ended          int64          `json:"ended"`
+	Events         int64          `json:"events"`
+	Errors         map[string]int `json:"errors,omitempty"`
+	Lost           int64          `json:"lost"`
+	LostMovedAgain int64          `json:"lostMovedAgain"` // of Lost: skipped by streams that resumed more than once
+	MovedAgain     int64          `json:"movedAgain"`     // streams that resumed more than once
+	Behind         int64          `json:"behind"`         // of Lost: the last events of a topic, not arrived by the end
+	Dup            int64          `json:"dup"`
+	Lat            histSnap       `json:"lat"`
+	Polls          int64          `json:"polls"`
+	PollErrs       int64          `json:"pollErrs"`
 	// qr
 	Confirmed    int64    `json:"confirmed"`
 	ConfirmErrs  int64    `json:"confirmErrs"`
@@ -93,6 +97,16 @@ type workerReport struct {
 	// watch
 	Stale   int64 `json:"stale"`   // streams and pages not holding their key's last value
 	Skipped int64 `json:"skipped"` // values overwritten before they were seen
+	// deploy (see worker_deploy.go)
+	Resuming     bool            `json:"resuming,omitempty"` // the resume command was taken
+	Resumed      int64           `json:"resumed"`
+	Refusals     map[string]int  `json:"refusals,omitempty"`
+	Offline      histSnap        `json:"offline"`     // time each resumed stream was without a connection
+	LastEnd      int64           `json:"lastEnd"`     // unix ns of the last end the server made
+	FirstResume  int64           `json:"firstResume"` // unix ns
+	LastResume   int64           `json:"lastResume"`
+	ResumeTenths map[int64]int64 `json:"resumeTenths,omitempty"` // resumes per unix ns / 1e8
+	EndCauses    map[string]int  `json:"endCauses,omitempty"`
 }
 
 const latShards = 16
@@ -127,6 +141,9 @@ type worker struct {
 	pages  []*keyPage
 	events atomic.Int64 // new values the pages saw
 	values atomic.Bool  // the final report is of values (workerCmd.Values)
+
+	// deploy
+	move moving
 }
 
 type qrSession struct {
@@ -153,6 +170,7 @@ func runWorker() {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
 	}
+	w.poller.onEnd = w.streamEnded
 	go w.poller.loop(&w.closing)
 	go w.progress()
 	in := bufio.NewScanner(os.Stdin)
@@ -172,6 +190,8 @@ func runWorker() {
 			go w.confirm(c)
 		case "pollkeys":
 			go w.pollKeys(c)
+		case "resume":
+			w.startResuming(c)
 		case "finish":
 			w.finish(c)
 			return
@@ -239,8 +259,13 @@ func (w *worker) report(final bool, expect []int64) workerReport {
 		if final && expect != nil && s.onConfirm == nil && !w.values.Load() {
 			r.Dup += s.dup
 			r.Lost += s.gaps
+			if s.moves > 1 {
+				r.LostMovedAgain += s.gaps
+				r.MovedAgain++
+			}
 			if want := expect[s.topic]; s.next-1 < want {
 				r.Lost += want - (s.next - 1)
+				r.Behind += want - (s.next - 1)
 			}
 		}
 	}
@@ -254,6 +279,7 @@ func (w *worker) report(final bool, expect []int64) workerReport {
 		r.Lat.merge(w.lat[i].snapshot())
 	}
 	r.ConfirmLat = w.confirmLat.snapshot()
+	w.move.report(&r)
 	return r
 }
 
@@ -283,7 +309,8 @@ func (w *worker) open(c workerCmd) {
 
 // openRetrying opens a stream, and when the server refuses it for now (503: go-zero sheds
 // load while the CPU is saturated, as it is on a small machine connecting thousands of
-// streams a second; 429) tries again after a pause, as a client with a retry policy does.
+// streams a second; 429; a 200 refusal, which an EventSource retries by itself) tries again
+// after a pause, as a client with a retry policy does.
 // Retries are counted and reported.
 func (w *worker) openRetrying(open func(context.Context) (*stream, error)) (*stream, error) {
 	pause := 500 * time.Millisecond
@@ -302,7 +329,7 @@ func (w *worker) openRetrying(open func(context.Context) (*stream, error)) (*str
 
 func retryable(err error) bool {
 	msg := err.Error()
-	for _, p := range []string{"status 503", "status 429", "create session: 503", "create session: 429"} {
+	for _, p := range []string{"status 503", "status 429", "refused ", "create session: 503", "create session: 429"} {
 		if strings.HasPrefix(msg, p) {
 			return true
 		}

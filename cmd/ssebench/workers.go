@@ -104,6 +104,9 @@ func add(t *workerReport, r workerReport) {
 	t.Ended += r.Ended
 	t.Events += r.Events
 	t.Lost += r.Lost
+	t.Behind += r.Behind
+	t.LostMovedAgain += r.LostMovedAgain
+	t.MovedAgain += r.MovedAgain
 	t.Dup += r.Dup
 	t.Polls += r.Polls
 	t.PollErrs += r.PollErrs
@@ -121,6 +124,31 @@ func add(t *workerReport, r workerReport) {
 		t.Errors[k] += v
 	}
 	t.EndedReasons = append(t.EndedReasons, r.EndedReasons...)
+	t.Resumed += r.Resumed
+	t.Offline.merge(r.Offline)
+	for k, v := range r.Refusals {
+		if t.Refusals == nil {
+			t.Refusals = map[string]int{}
+		}
+		t.Refusals[k] += v
+	}
+	for k, v := range r.EndCauses {
+		if t.EndCauses == nil {
+			t.EndCauses = map[string]int{}
+		}
+		t.EndCauses[k] += v
+	}
+	for k, v := range r.ResumeTenths {
+		if t.ResumeTenths == nil {
+			t.ResumeTenths = map[int64]int64{}
+		}
+		t.ResumeTenths[k] += v
+	}
+	t.LastEnd = max(t.LastEnd, r.LastEnd)
+	t.LastResume = max(t.LastResume, r.LastResume)
+	if r.FirstResume != 0 && (t.FirstResume == 0 || r.FirstResume < t.FirstResume) {
+		t.FirstResume = r.FirstResume
+	}
 }
 
 // finish asks every worker for its final report and waits for all of them.

@@ -2,6 +2,7 @@
 // config file, for trying the service out with curl and for scripts:
 //
 //	go run ./cmd/ssetoken -uid alice -publish 'news:*' -subscribe 'news:*'
+//	go run ./cmd/ssetoken -uid ops -subscribe '*' -presence '*' -admin
 package main
 
 import (
@@ -22,6 +23,8 @@ func main() {
 	uid := flag.String("uid", "", "the user id (claim uid)")
 	pub := flag.String("publish", "", "comma-separated topic patterns the token may publish to")
 	sub := flag.String("subscribe", "", "comma-separated topic patterns the token may subscribe to")
+	presence := flag.String("presence", "", "comma-separated topic patterns whose present users the token may list")
+	admin := flag.Bool("admin", false, "let the token disconnect users and revoke their tokens (claim admin)")
 	ttl := flag.Duration("ttl", time.Hour, "how long the token is valid")
 	flag.Parse()
 	if *uid == "" {
@@ -30,11 +33,18 @@ func main() {
 	}
 	var c config.Config
 	conf.MustLoad(*configFile, &c, conf.UseEnv())
-	token, err := auth.NewTokens(c.Auth.AccessSecret).Sign(map[string]any{
+	claims := map[string]any{
 		auth.ClaimUID:       *uid,
 		auth.ClaimPublish:   split(*pub),
 		auth.ClaimSubscribe: split(*sub),
-	}, time.Now().Add(*ttl))
+	}
+	if *presence != "" {
+		claims[auth.ClaimPresence] = split(*presence)
+	}
+	if *admin {
+		claims[auth.ClaimAdmin] = true
+	}
+	token, err := auth.NewTokens(c.Auth.AccessSecret).Sign(claims, time.Now().Add(*ttl))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ssetoken:", err)
 		os.Exit(1)

@@ -7,6 +7,7 @@ package access
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -35,6 +36,8 @@ type Config struct {
 	SecureCookies    bool
 	// Keys says which Redis keys may be read as topics "key:<name>" (nil: none).
 	Keys KeyRules
+	// MaxPayload bounds the data of each event of a batch, in bytes (0: no bound).
+	MaxPayload int64
 }
 
 // KeyRules are the rules of watched keys (internal/keywatch).
@@ -71,13 +74,24 @@ func (a *Access) Grant(ctx context.Context, r *http.Request) (auth.Grant, error)
 		}
 	}
 	grant, err := a.auth.Subscriber(ctx, creds)
-	switch {
-	case errors.Is(err, auth.ErrBadToken), errors.Is(err, auth.ErrBadTicket), errors.Is(err, auth.ErrNoCredentials):
-		return auth.Grant{}, apierr.Unauthorized(err.Error())
-	case err != nil:
-		return auth.Grant{}, apierr.Internal(err)
+	if err != nil {
+		return auth.Grant{}, Refusal(err)
 	}
 	return grant, nil
+}
+
+// Refusal is the answer to a credential the Authenticator refused: 401, or 503 when
+// whether it was revoked cannot be read.
+func Refusal(err error) error {
+	switch {
+	case errors.Is(err, auth.ErrBadToken), errors.Is(err, auth.ErrBadTicket), errors.Is(err, auth.ErrNoCredentials),
+		errors.Is(err, auth.ErrRevoked):
+		return apierr.Unauthorized(err.Error())
+	case errors.Is(err, auth.ErrRevocationUnknown):
+		return apierr.Unavailable(err.Error())
+	default:
+		return apierr.Internal(err)
+	}
 }
 
 // Plan checks that g may read every topic and says how the stream runs: it counts against
@@ -102,7 +116,7 @@ func (a *Access) Plan(ctx context.Context, g auth.Grant, topics []string) (strea
 		}
 		return stream.Plan{}, apierr.Forbidden("not allowed to subscribe to " + t)
 	}
-	p := stream.Plan{Topics: topics, Holder: g.UID, Until: g.Expires}
+	p := stream.Plan{Topics: topics, UID: g.UID, Holder: g.UID, Until: g.Expires}
 	if !g.Authenticated() {
 		p.Holder = "address:" + middleware.ClientAddr(ctx)
 	}
@@ -116,6 +130,7 @@ func (a *Access) Plan(ctx context.Context, g auth.Grant, topics []string) (strea
 	}
 	cookie, err := a.auth.Tokens.ResumeCookie(auth.ResumeGrant{
 		UID: g.UID, Topics: g.Topics, TicketHash: g.TicketHash, CredentialExpires: g.Expires,
+		CredentialIssued: g.IssuedAt,
 	}, a.conf.ResumeCookiePath, cookieEnd, a.conf.SecureCookies)
 	if err != nil {
 		return stream.Plan{}, apierr.Internal(err)
@@ -174,11 +189,16 @@ func (a *Access) watchable(topic string) (public bool, err error) {
 	return public, nil
 }
 
-// Publishable reports whether topic may be published to at all: not a reserved topic, and
-// not a watched key's, whose events are the key's changes, made in Redis by whoever owns it.
+// Publishable reports whether topic may be published to at all: not a reserved topic, not
+// a watched key's, whose events are the key's changes, made in Redis by whoever owns it,
+// and not a presence topic, whose join and leave events only the service tells.
 func Publishable(topic string) bool {
-	return !Reserved(topic) && !strings.HasPrefix(topic, KeyPrefix)
+	return !Reserved(topic) && !publish.KeyTopic(topic) && !strings.HasPrefix(topic, PresencePrefix)
 }
+
+// PresencePrefix starts the companion topic of a topic's join and leave events:
+// "presence:<topic>" (internal/presence).
+const PresencePrefix = "presence:"
 
 // ReservedPrefix starts topics that only the service itself writes and that are read
 // through their own routes: QR-login sessions ("qr:<id>") are bound to the browser that
@@ -212,4 +232,36 @@ func (a *Access) Topics(topics []string) ([]string, error) {
 		return nil, apierr.BadRequest(fmt.Sprintf("at most %d topics per stream", a.conf.MaxTopics))
 	}
 	return out, nil
+}
+
+// CheckBatch checks a batch of events before any of it is written: at most maxBatch events
+// (413), each well formed (400) with its data within Config.MaxPayload (413), then each on a
+// topic who may publish to (403). Every refusal names the index of the event it is about.
+func (a *Access) CheckBatch(who auth.Identity, events []publish.Event, maxBatch int) error {
+	switch {
+	case len(events) == 0:
+		return apierr.BadRequest("the batch holds no event")
+	case len(events) > maxBatch:
+		return apierr.TooLarge(fmt.Sprintf("the batch holds %d events, at most %d are allowed", len(events), maxBatch))
+	}
+	for i, e := range events {
+		switch {
+		case !publish.ValidTopic(e.Topic):
+			return apierr.BadRequest(fmt.Sprintf("event %d: malformed topic: want [A-Za-z0-9_.:-]{1,128}", i))
+		case e.Event != "" && !publish.ValidEvent(e.Event):
+			return apierr.BadRequest(fmt.Sprintf("event %d: malformed event name: want [A-Za-z0-9_.:-]{1,64}, not reset or error (the service's own)", i))
+		case len(e.Data) == 0:
+			return apierr.BadRequest(fmt.Sprintf(`event %d: "data" is required`, i))
+		case !json.Valid(e.Data):
+			return apierr.BadRequest(fmt.Sprintf("event %d: data is not valid JSON", i))
+		case a.conf.MaxPayload > 0 && int64(len(e.Data)) > a.conf.MaxPayload:
+			return apierr.TooLarge(fmt.Sprintf("event %d: data is larger than %d bytes", i, a.conf.MaxPayload))
+		}
+	}
+	for i, e := range events {
+		if !Publishable(e.Topic) || !who.CanPublish(e.Topic) {
+			return apierr.Forbidden(fmt.Sprintf("event %d: not allowed to publish to %s", i, e.Topic))
+		}
+	}
+	return nil
 }

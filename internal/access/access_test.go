@@ -178,7 +178,7 @@ func TestBearerToken(t *testing.T) {
 		t.Fatalf("grant %+v", g)
 	}
 	p := f.plan(t, r, g, "news:1", "user:alice", "public:x")
-	want := stream.Plan{Topics: []string{"news:1", "user:alice", "public:x"}, Holder: "alice", Until: exp}
+	want := stream.Plan{Topics: []string{"news:1", "user:alice", "public:x"}, UID: "alice", Holder: "alice", Until: exp}
 	if !reflect.DeepEqual(p, want) {
 		t.Fatalf("plan %+v, want %+v", p, want)
 	}
@@ -542,6 +542,18 @@ func TestTopics(t *testing.T) {
 	}
 	if !access.Reserved("qr:") || access.Reserved("qrx:1") || access.Reserved("news:qr:1") {
 		t.Fatal("Reserved")
+	}
+}
+
+// Nobody publishes to a reserved topic or to a watched key's: the key's owner writes it.
+func TestPublishable(t *testing.T) {
+	for topic, want := range map[string]bool{
+		"news:1": true, "keys:1": true, "news:key:1": true,
+		"qr:0123": false, "key:qrcode:9f2c": false, "key:": false,
+	} {
+		if got := access.Publishable(topic); got != want {
+			t.Errorf("Publishable(%q) = %v, want %v", topic, got, want)
+		}
 	}
 }
 

@@ -64,6 +64,23 @@ type body struct {
 	Message string `json:"message"`
 }
 
+// Parsing classifies an error from reading and decoding a request (httpx.Parse): the
+// client's, whatever it wraps. A truncated JSON body ends in io.ErrUnexpectedEOF, which
+// Handle would otherwise take for a Redis connection that dropped (503).
+func Parsing(err error) error {
+	var e *Error
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil || errors.As(err, &e):
+		return err
+	case errors.As(err, &tooLarge):
+		return TooLarge("request body is larger than the limit")
+	case isTimeout(err):
+		return &Error{Status: http.StatusRequestTimeout, Code: "request_timeout", Message: "the request body did not arrive in time"}
+	}
+	return BadRequest(err.Error())
+}
+
 // Body returns the wire form of e.
 func (e *Error) Body() any { return body{Code: e.Code, Message: e.Message} }
 

@@ -17,8 +17,15 @@ type Identity struct {
 	UID       string
 	Publish   Patterns
 	Subscribe Patterns
+	// Presence lists the topics whose present users (their uids) the identity may see.
+	Presence Patterns
+	// Admin may end other users' streams and revoke their tokens.
+	Admin bool
 	// Expires is when the credential stops being valid (zero: never, or unknown).
 	Expires time.Time
+	// IssuedAt is when the token behind the credential was issued (zero: it has no iat):
+	// tickets and resume cookies carry their token's, so a revocation reaches them too.
+	IssuedAt time.Time
 }
 
 // Authenticated reports whether the identity is a user, not an anonymous client.
@@ -27,6 +34,11 @@ func (id Identity) Authenticated() bool { return id.UID != "" }
 // CanPublish reports whether id may publish to topic.
 func (id Identity) CanPublish(topic string) bool {
 	return id.Authenticated() && id.Publish.Match(topic)
+}
+
+// CanSeePresence reports whether id may see who is present on topic (the uids).
+func (id Identity) CanSeePresence(topic string) bool {
+	return id.Authenticated() && id.Presence.Match(topic)
 }
 
 // CanSubscribe reports whether id may read topic; public lists what anyone may read.
@@ -45,6 +57,8 @@ const (
 	ClaimUID       = "uid"
 	ClaimPublish   = "publish"
 	ClaimSubscribe = "subscribe"
+	ClaimPresence  = "presence"
+	ClaimAdmin     = "admin"
 	claimType      = "typ"
 )
 

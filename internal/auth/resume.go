@@ -18,6 +18,7 @@ const (
 	claimTicket        = "tid"
 	claimTopics        = "topics"
 	claimCredentialExp = "cexp"
+	claimCredentialIat = "ciat"
 )
 
 // ResumeGrant is what a resume cookie lets its holder do again.
@@ -27,6 +28,9 @@ type ResumeGrant struct {
 	TicketHash string
 	// CredentialExpires is when the credential behind the ticket expires (zero: unknown).
 	CredentialExpires time.Time
+	// CredentialIssued is when the token behind the ticket was issued (zero: no iat); a
+	// revocation of the user refuses the cookie as it refuses that token.
+	CredentialIssued time.Time
 }
 
 // ResumeCookieName is per ticket, so several streams in one browser do not overwrite each
@@ -45,6 +49,9 @@ func (t *Tokens) ResumeCookie(g ResumeGrant, path string, expires time.Time, sec
 	}
 	if !g.CredentialExpires.IsZero() {
 		claims[claimCredentialExp] = g.CredentialExpires.Unix()
+	}
+	if !g.CredentialIssued.IsZero() {
+		claims[claimCredentialIat] = g.CredentialIssued.Unix()
 	}
 	value, err := t.Sign(claims, expires)
 	if err != nil {
@@ -84,6 +91,9 @@ func (t *Tokens) Resume(cookies []*http.Cookie, ticketHash string) (ResumeGrant,
 		g.Topics = []string(patternsOf(claims[claimTopics]))
 		if exp, ok := claims[claimCredentialExp].(float64); ok {
 			g.CredentialExpires = time.Unix(int64(exp), 0)
+		}
+		if iat, ok := claims[claimCredentialIat].(float64); ok {
+			g.CredentialIssued = time.Unix(int64(iat), 0)
 		}
 		return g, g.UID != ""
 	}

@@ -54,10 +54,14 @@ func (g Grant) Allows(topic string, public Patterns) bool {
 // ErrNoCredentials is returned when a credential was expected but none was usable.
 var ErrNoCredentials = errors.New("missing or invalid credentials")
 
-// Authenticator resolves the credentials of subscribe requests.
+// Authenticator resolves credentials: the one check of tokens, tickets and resume cookies
+// for every route.
 type Authenticator struct {
 	Tokens  *Tokens
 	Tickets *Tickets
+	// Revocations, when set, refuses the credentials of users revoked since they were
+	// issued.
+	Revocations Revocations
 }
 
 // CredentialsOf reads the credentials of a stream request.
@@ -65,7 +69,7 @@ func CredentialsOf(r *http.Request) Credentials {
 	return Credentials{
 		Authorization: r.Header.Get("Authorization"),
 		Cookies:       r.Cookies(),
-		Ticket:        r.URL.Query().Get("ticket"),
+		Ticket:        r.FormValue("ticket"), // the query, parsed once per request
 	}
 }
 
@@ -73,6 +77,17 @@ func CredentialsOf(r *http.Request) Credentials {
 // access would have been enough, so a client learns its token is wrong. A ticket is only
 // looked at (Tickets.Peek); whoever opens the stream spends it.
 func (a *Authenticator) Subscriber(ctx context.Context, c Credentials) (Grant, error) {
+	g, err := a.subscriber(ctx, c)
+	if err != nil {
+		return Grant{}, err
+	}
+	if err := a.admit(ctx, g.Identity); err != nil {
+		return Grant{}, err
+	}
+	return g, nil
+}
+
+func (a *Authenticator) subscriber(ctx context.Context, c Credentials) (Grant, error) {
 	if c.Authorization != "" {
 		token, ok := BearerToken(c.Authorization)
 		if !ok {
@@ -90,7 +105,7 @@ func (a *Authenticator) Subscriber(ctx context.Context, c Credentials) (Grant, e
 		// ticket's resume cookie.
 		if r, ok := a.Tokens.Resume(c.Cookies, hash); ok {
 			return Grant{
-				Identity: Identity{UID: r.UID, Expires: r.CredentialExpires},
+				Identity: Identity{UID: r.UID, Expires: r.CredentialExpires, IssuedAt: r.CredentialIssued},
 				Via:      ViaResume, Topics: r.Topics, TicketHash: hash,
 			}, nil
 		}
@@ -99,7 +114,7 @@ func (a *Authenticator) Subscriber(ctx context.Context, c Credentials) (Grant, e
 			return Grant{}, err
 		}
 		return Grant{
-			Identity: Identity{UID: t.UID, Expires: t.CredentialExpires},
+			Identity: Identity{UID: t.UID, Expires: t.CredentialExpires, IssuedAt: t.CredentialIssued},
 			Via:      ViaTicket, Topics: t.Topics, TicketHash: hash,
 		}, nil
 	}

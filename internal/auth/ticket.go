@@ -39,6 +39,9 @@ type TicketGrant struct {
 	// CredentialExpires is when the token the ticket was issued for expires: streams and
 	// resume cookies the ticket opens end then too (zero: unknown).
 	CredentialExpires time.Time `json:"cexp,omitzero"`
+	// CredentialIssued is when that token was issued (zero: it had no iat): a revocation
+	// of the user refuses the ticket as it refuses the token.
+	CredentialIssued time.Time `json:"ciat,omitzero"`
 }
 
 // TicketHash is how a ticket is known once issued: its key in Redis and the binding of the

@@ -65,11 +65,15 @@ func (t *Tokens) Identity(token string) (Identity, error) {
 	if uid == "" {
 		return Identity{}, ErrBadToken
 	}
+	admin, _ := claims[ClaimAdmin].(bool)
 	return Identity{
 		UID:       uid,
 		Publish:   patternsOf(claims[ClaimPublish]),
 		Subscribe: patternsOf(claims[ClaimSubscribe]),
+		Presence:  patternsOf(claims[ClaimPresence]),
+		Admin:     admin,
 		Expires:   expiry(claims),
+		IssuedAt:  issuedAt(claims),
 	}, nil
 }
 
@@ -80,6 +84,14 @@ func (t *Tokens) Sign(claims map[string]any, expires time.Time) (string, error) 
 		mc[k] = v
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, mc).SignedString(t.secret)
+}
+
+// issuedAt reads iat; zero when there is none.
+func issuedAt(claims jwt.MapClaims) time.Time {
+	if iat, ok := claims["iat"].(float64); ok {
+		return time.Unix(int64(iat), 0)
+	}
+	return time.Time{}
 }
 
 func expiry(claims jwt.MapClaims) time.Time {

@@ -271,7 +271,8 @@ func TestPubSubGapIsFilledFromTheStream(t *testing.T) {
 }
 
 func TestResetWhenHistoryWasTrimmed(t *testing.T) {
-	rdb := redistest.Client(t)
+	// A Redis of its own: bounds recorded in a shared one (publish.HistoryKey) would apply.
+	rdb := redistest.StartServer(t, redistest.Options{}).Client(t)
 	topic := redistest.Name("trim")
 	p := publish.New(rdb, publish.Options{HistorySize: 5})
 	ids := publishN(t, p, topic, 0, 12)
@@ -292,7 +293,8 @@ func TestResetWhenHistoryWasTrimmed(t *testing.T) {
 }
 
 func TestResetWhenHistoryExpired(t *testing.T) {
-	rdb := redistest.Client(t)
+	// A Redis of its own: bounds recorded in a shared one (publish.HistoryKey) would apply.
+	rdb := redistest.StartServer(t, redistest.Options{}).Client(t)
 	topic := redistest.Name("exp")
 	p := publish.New(rdb, publish.Options{HistoryTTL: 200 * time.Millisecond})
 	ids := publishN(t, p, topic, 0, 3)

@@ -385,9 +385,11 @@ func TestAnnouncementsBeyondAPageWaitingForAReadAreReadBack(t *testing.T) {
 // When pub/sub lost more events than the topic keeps, subscribers get a reset that covers
 // exactly the events gone, then every event still kept: none is skipped without a word.
 func TestTrimmedGapResetsSubscribers(t *testing.T) {
-	rdb := redistest.Client(t)
+	// A Redis of its own: bounds recorded in a shared one (publish.HistoryKey) would apply.
+	srv := redistest.StartServer(t, redistest.Options{})
+	rdb := srv.Client(t)
 	topic := redistest.Name("trimgap")
-	h := startHub(t, redistest.Client(t), Options{})
+	h := startHub(t, srv.Client(t), Options{})
 	_, w, _, _ := subscribe(t, h, []string{topic}, "")
 	p := publish.New(rdb, publish.Options{HistorySize: 5})
 	ids := publishN(t, p, topic, 0, 3)

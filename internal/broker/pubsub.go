@@ -72,7 +72,23 @@ type links struct {
 	nodes    map[string]*link    // by node address; "" for the classic link
 	where    map[string]*link    // channel -> the link holding it
 	unplaced map[string]struct{} // channels waiting for the slot map to say where they go
+	// dropped remembers which node unsubscribed a channel of its own accord, and when: until
+	// the slot map stops naming that node (or slotMoveWait passes), the channel waits rather
+	// than go back to it, where it would land on a replica that serves it no more.
+	dropped map[string]droppedBy
 }
+
+type droppedBy struct {
+	addr string
+	at   time.Time
+}
+
+// slotMoveWait bounds how long a channel refuses the node that dropped it: past it, the slot
+// may well have moved back.
+const slotMoveWait = 5 * time.Second
+
+// errStaleSlotMap: the slot map still names the node that dropped the channel.
+var errStaleSlotMap = errors.New("slot map not yet reloaded")
 
 // trouble is a link's report: its connection failed (moved nil), or Redis unsubscribed
 // these channels of its own accord (their slot moved).
@@ -90,6 +106,7 @@ func newLinks(rdb redis.UniversalClient, ping time.Duration) *links {
 		nodes:    map[string]*link{},
 		where:    map[string]*link{},
 		unplaced: map[string]struct{}{},
+		dropped:  map[string]droppedBy{},
 	}
 	if cc, ok := rdb.(*redis.ClusterClient); ok && publish.Sharded(rdb) {
 		ls.cluster = cc
@@ -154,6 +171,7 @@ func (ls *links) unsubscribe(channel string) {
 	}
 	ls.mu.Lock()
 	delete(ls.unplaced, channel)
+	delete(ls.dropped, channel)
 	l := ls.where[channel]
 	delete(ls.where, channel)
 	ls.mu.Unlock()
@@ -174,13 +192,23 @@ func (ls *links) place(channel string) {
 		ls.mu.Unlock()
 		return
 	}
+	addr := ""
+	if err == nil {
+		addr = node.Options().Addr
+	}
+	if d, ok := ls.dropped[channel]; ok && err == nil && d.addr == addr && time.Since(d.at) < slotMoveWait {
+		err = errStaleSlotMap
+	}
 	if err != nil {
 		ls.unplaced[channel] = struct{}{}
 		ls.mu.Unlock()
+		if err == errStaleSlotMap {
+			ls.cluster.ReloadState(context.Background())
+		}
 		return
 	}
 	delete(ls.unplaced, channel)
-	addr := node.Options().Addr
+	delete(ls.dropped, channel)
 	l := ls.nodes[addr]
 	if l == nil {
 		l = ls.startLink(addr, node)
@@ -219,6 +247,7 @@ func (ls *links) replace(tr trouble) {
 			if ls.where[ch] == l {
 				delete(ls.where, ch)
 				ls.unplaced[ch] = struct{}{}
+				ls.dropped[ch] = droppedBy{addr: l.addr, at: time.Now()}
 				l.remove(ch, false)
 			}
 		}

@@ -49,6 +49,10 @@ type Config struct {
 	Demo    DemoConf
 	// Watch makes Redis keys that other services write readable as topics "key:<name>".
 	Watch keywatch.Conf
+	// Presence counts the open streams of every topic across instances.
+	Presence PresenceConf
+	// Revoke keeps the revocations of POST /v1/users/{uid}/disconnect {"revoke": true}.
+	Revoke RevokeConf
 	// CorsOrigins lists the origins whose pages may call the service from another origin
 	// (credentials included). Empty: same-origin only.
 	CorsOrigins []string `json:",optional"`
@@ -68,8 +72,12 @@ type StreamConf struct {
 	Heartbeat time.Duration `json:",default=15s"`
 	// Retry is the reconnection delay told to clients when a stream opens.
 	Retry time.Duration `json:",default=2s"`
-	// MaxPayload bounds request bodies, and so published events.
+	// MaxPayload bounds request bodies, and so published events; the body of a batch
+	// publish may be BatchBodyFactor times as large (see BatchBodyLimit), each of its
+	// events' data within MaxPayload.
 	MaxPayload int64 `json:",default=65536"`
+	// MaxBatch is the most events one batch publish (POST /v1/publish) may hold.
+	MaxBatch int `json:",default=1000"`
 	// HistorySize and HistoryTTL bound each topic's history kept for resuming.
 	HistorySize int64         `json:",default=1000"`
 	HistoryTTL  time.Duration `json:",default=1h"`
@@ -85,6 +93,43 @@ type StreamConf struct {
 	// DrainWindow spreads the end of the streams over this long at shutdown, so clients
 	// reconnect to the other instances spread out; it must end before Shutdown.WaitTime.
 	DrainWindow time.Duration `json:",default=3s"`
+}
+
+// BatchBodyFactor is how many times Stream.MaxPayload the body of a batch publish may be.
+const BatchBodyFactor = 16
+
+// BatchBodyLimit bounds the body of a batch publish: BatchBodyFactor × MaxPayload (1 MiB
+// by default).
+func (s StreamConf) BatchBodyLimit() int64 { return BatchBodyFactor * s.MaxPayload }
+
+type PresenceConf struct {
+	// Enabled counts streams for GET /v1/topics/{topic}/presence.
+	Enabled bool `json:",default=true"`
+	// Lease is how long an instance's count stands without renewal (every Lease/3): the
+	// streams of an instance that died drop out within it.
+	Lease time.Duration `json:",default=30s"`
+	// Events publishes "join" and "leave" on presence:<topic> as a user's first stream on
+	// the topic opens and last one ends, across instances.
+	Events bool `json:",optional"`
+}
+
+type RevokeConf struct {
+	// TTL is how long a revocation stands; it must outlast every token issued before it.
+	// Zero: Auth.MaxTokenTTL plus a minute, or for good when tokens have no bound.
+	TTL time.Duration `json:",optional"`
+	// Cache is how long an instance believes what it read of a user's revocation.
+	Cache time.Duration `json:",default=1s"`
+}
+
+// RevokeTTL is how long a revocation is kept (0: for good); see RevokeConf.TTL.
+func (c Config) RevokeTTL() time.Duration {
+	switch {
+	case c.Revoke.TTL > 0:
+		return c.Revoke.TTL
+	case c.Auth.MaxTokenTTL > 0:
+		return c.Auth.MaxTokenTTL + time.Minute
+	}
+	return 0
 }
 
 type QRLoginConf struct {
@@ -250,8 +295,21 @@ func (c Config) Validate() error {
 		return fmt.Errorf("Stream.DrainWindow (%v) plus a second for the last writes must end before "+
 			"Shutdown.WaitTime (%v), when go-zero kills the process", c.Stream.DrainWindow, wait)
 	}
+	if c.Presence.Enabled && c.Presence.Lease < time.Second {
+		return fmt.Errorf("Presence.Lease (%v) must be at least 1s: it is renewed every third of it", c.Presence.Lease)
+	}
+	if c.Revoke.TTL < 0 || c.Revoke.Cache < 0 {
+		return errors.New("Revoke.TTL and Revoke.Cache must not be negative")
+	}
+	if c.Revoke.TTL > 0 && c.Auth.MaxTokenTTL > 0 && c.Revoke.TTL < c.Auth.MaxTokenTTL {
+		return fmt.Errorf("Revoke.TTL (%v) is shorter than Auth.MaxTokenTTL (%v): a revoked token would "+
+			"work again once the revocation expired", c.Revoke.TTL, c.Auth.MaxTokenTTL)
+	}
 	if c.Stream.HistorySize < 1 || c.Stream.MaxPayload < 1 || c.Stream.QueueSize < 1 {
 		return errors.New("Stream.HistorySize, Stream.MaxPayload and Stream.QueueSize must be positive")
+	}
+	if c.Stream.MaxBatch < 1 {
+		return errors.New("Stream.MaxBatch must be positive")
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ func valid() Config {
 	c.Stream.HistorySize = 1
 	c.Stream.MaxPayload = 1
 	c.Stream.QueueSize = 1
+	c.Stream.MaxBatch = 1
 	return c
 }
 
@@ -31,6 +32,8 @@ func TestValidateAcceptsWhatWorks(t *testing.T) {
 		"dev secret, embedded Redis": func(c *Config) { c.Auth.AccessSecret = DevAccessSecret },
 		"Middlewares.MaxBytes on":    func(c *Config) { c.Middlewares.MaxBytes = true },
 		"drain 4s, default wait":     func(c *Config) { c.Stream.DrainWindow = 4 * time.Second },
+		"presence, 1s lease":         func(c *Config) { c.Presence = PresenceConf{Enabled: true, Lease: time.Second} },
+		"revocations outlast tokens": func(c *Config) { c.Auth.MaxTokenTTL = time.Hour; c.Revoke.TTL = time.Hour },
 		"drain 8s, wait 10s": func(c *Config) {
 			c.Stream.DrainWindow = 8 * time.Second
 			c.Shutdown.WaitTime = 10 * time.Second
@@ -97,7 +100,14 @@ func TestValidateRefuses(t *testing.T) {
 		{"MaxPayload 0", func(c *Config) { c.Stream.MaxPayload = 0 }, "Stream.MaxPayload"},
 		{"MaxPayload negative", func(c *Config) { c.Stream.MaxPayload = -5 }, "Stream.MaxPayload"},
 		{"QueueSize 0", func(c *Config) { c.Stream.QueueSize = 0 }, "Stream.QueueSize"},
+		{"MaxBatch 0", func(c *Config) { c.Stream.MaxBatch = 0 }, "Stream.MaxBatch"},
 		{"QueueSize negative", func(c *Config) { c.Stream.QueueSize = -1 }, "Stream.QueueSize"},
+		{"presence lease under 1s", func(c *Config) { c.Presence = PresenceConf{Enabled: true, Lease: 900 * time.Millisecond} }, "Presence.Lease"},
+		{"revocations end before tokens", func(c *Config) {
+			c.Auth.MaxTokenTTL = time.Hour
+			c.Revoke.TTL = 59 * time.Minute
+		}, "Revoke.TTL"},
+		{"revocation cache negative", func(c *Config) { c.Revoke.Cache = -time.Second }, "Revoke.Cache"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,6 +121,21 @@ func TestValidateRefuses(t *testing.T) {
 				t.Fatalf("error %q does not name %s", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestRevokeTTLOutlastsTokens(t *testing.T) {
+	c := valid()
+	if got := c.RevokeTTL(); got != 0 {
+		t.Fatalf("no token bound: %v, want 0 (for good)", got)
+	}
+	c.Auth.MaxTokenTTL = time.Hour
+	if got := c.RevokeTTL(); got != time.Hour+time.Minute {
+		t.Fatalf("MaxTokenTTL 1h: %v", got)
+	}
+	c.Revoke.TTL = 2 * time.Hour
+	if got := c.RevokeTTL(); got != 2*time.Hour {
+		t.Fatalf("Revoke.TTL 2h: %v", got)
 	}
 }
 
@@ -170,6 +195,7 @@ func TestDefaultsFillWhatTheFileLeavesOut(t *testing.T) {
 	}
 	if c.Auth.TicketTTL != time.Minute || c.Auth.ResumeTTL != 10*time.Minute || c.Stream.QueueSize != 256 ||
 		c.Stream.HistorySize != 1000 || c.Stream.MaxPayload != 65536 || c.Limits.MaxTopicsPerStream != 16 ||
+		c.Stream.MaxBatch != 1000 || c.Stream.BatchBodyLimit() != 1<<20 ||
 		c.QRLogin.BasePath != "/v1/qr/sessions" || c.Demo.Enabled || !c.Redis.Embedded() ||
 		c.Stream.DrainWindow != 3*time.Second || c.Stream.RefusalRetry != 5*time.Second ||
 		c.QRLogin.ScansPerMinute != 10 || c.QRLogin.AutoExchange || c.QRLogin.ExpirySweep != 5*time.Second {

@@ -118,6 +118,7 @@ func TestPublishAuthMatrix(t *testing.T) {
 		{"no publish claim", "news:1", reader, []byte(`{"data":1}`), 403, "forbidden"},
 		{"topic outside the claim", "exactly", pub, []byte(`{"data":1}`), 403, "forbidden"},
 		{"reserved topic", "qr:abc", token(t, "root", []string{"*"}, nil), []byte(`{"data":1}`), 403, "forbidden"},
+		{"watched key topic", "key:qrcode:abc", token(t, "root", []string{"*"}, nil), []byte(`{"data":1}`), 403, "forbidden"},
 		{"malformed topic", "news%20one", pub, []byte(`{"data":1}`), 400, "bad_request"},
 		{"malformed event name", "news:1", pub, []byte(`{"event":"a b","data":1}`), 400, "bad_request"},
 		{"no data", "news:1", pub, []byte(`{"event":"x"}`), 400, "bad_request"},

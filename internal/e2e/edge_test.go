@@ -101,7 +101,8 @@ func TestStreamOpensAreNeverShed(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	t.Logf("FAULT shedder  stream_opens=%v publishes=%v (CpuThreshold 0.1%%)", codes["stream"], codes["publish"])
+	t.Logf("FAULT shedder  stream_opens=40 stream_refusals=%d publishes=40 acked=%d publish_refusals=%d stream_codes=%v publish_codes=%v (CpuThreshold 0.1%%)",
+		40-codes["stream"][200], codes["publish"][201], 40-codes["publish"][201], codes["stream"], codes["publish"])
 	if len(codes["stream"]) != 1 || codes["stream"][200] != 40 {
 		t.Fatalf("stream opens answered %v, want 40 × 200", codes["stream"])
 	}
@@ -122,13 +123,17 @@ func TestTricklingBodiesAreCutOff(t *testing.T) {
 	tok := token(t, "slow", []string{"slow:*"}, nil)
 	const n = 300
 	host := strings.TrimPrefix(a.Base, "http://")
-	done := make(chan time.Duration, n)
+	type cutOff struct {
+		after  time.Duration
+		answer string // the status line's code, or "none" when the server only closed
+	}
+	done := make(chan cutOff, n)
 	begin := time.Now()
 	for i := 0; i < n; i++ {
 		go func() {
 			conn, err := net.Dial("tcp", host)
 			if err != nil {
-				done <- -1
+				done <- cutOff{after: -1}
 				return
 			}
 			defer conn.Close()
@@ -136,22 +141,28 @@ func TestTricklingBodiesAreCutOff(t *testing.T) {
 				"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"data\":", tok)
 			// Never send the rest: the server must give up on its own.
 			_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
-			_, _ = io.Copy(io.Discard, conn) // until the server closes the connection
-			done <- time.Since(begin)
+			answer, _ := io.ReadAll(conn) // until the server closes the connection
+			code := "none"
+			if f := strings.Fields(string(answer)); len(f) > 1 && strings.HasPrefix(f[0], "HTTP/") {
+				code = f[1]
+			}
+			done <- cutOff{time.Since(begin), code}
 		}()
 	}
 	var slowest time.Duration
+	answers := map[string]int{}
 	for i := 0; i < n; i++ {
 		d := <-done
-		if d < 0 {
+		if d.after < 0 {
 			t.Fatal("could not connect")
 		}
-		slowest = max(slowest, d)
+		slowest = max(slowest, d.after)
+		answers[d.answer]++
 	}
 	if slowest > 10*time.Second {
 		t.Fatalf("a trickling body held its connection for %v (request timeout 1s)", slowest)
 	}
-	t.Logf("FAULT slow-bodies  trickling=300 cut_off=300 last_after=%v timeout=1s", slowest.Round(time.Millisecond))
+	t.Logf("FAULT slow-bodies  trickling=300 cut_off=300 answers=%v last_after=%v timeout=1s", answers, slowest.Round(time.Millisecond))
 	// Still serving.
 	if code, out := call(t, http.MethodPost, a.Base+"/v1/topics/slow:x/events", tok, map[string]any{"data": 1}); code != 201 {
 		t.Fatalf("publish after the trickle: %d %v", code, out)
@@ -187,9 +198,12 @@ func TestStuckReadersAreDisconnectedAndDoNotHoldShutdown(t *testing.T) {
 	big := strings.Repeat("x", 60000)
 	published := 0
 	for metric(t, a, "sse_open_streams") > 1 { // until every stuck reader is gone
-		publishEvent(t, a.Base, tok, topic, big)
+		id := publishEvent(t, a.Base, tok, topic, big)
 		published++
-		healthy.next(t) // the healthy one keeps up, however the others fare
+		// The healthy one keeps up, however the others fare: each event, once, in order.
+		if ev := healthy.next(t); ev.ID != id {
+			t.Fatalf("healthy stream: event %q after publishing %q", ev.ID, id)
+		}
 		if published > 2000 {
 			t.Fatal("stuck readers still connected after 120 MB")
 		}
@@ -197,7 +211,8 @@ func TestStuckReadersAreDisconnectedAndDoNotHoldShutdown(t *testing.T) {
 	if got := metric(t, a, `sse_streams_ended_total{reason="write_timeout"}`); got != 20 {
 		t.Fatalf("write timeouts counted: %v, want 20", got)
 	}
-	t.Logf("FAULT slow-readers  stuck=20 disconnected=20 write_timeout=1s events_of_60kB=%d healthy_stream_lost=0", published)
+	t.Logf("FAULT slow-readers  stuck=20 disconnected=20 write_timeout=1s acked=%d (60 kB each) healthy_delivered=%d lost=0 duplicated=0",
+		published, published)
 
 	// New stuck readers, then SIGTERM: the process still exits within the drain window.
 	for i := 0; i < 10; i++ {

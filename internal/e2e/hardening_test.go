@@ -89,6 +89,7 @@ func TestRefusedBodiesDoNotGrowMemoryOrTheLog(t *testing.T) {
 	rss, logBefore := procKB(t, a.Pid(), "VmRSS"), len(a.Logs.String())
 	bad := http.Header{"Authorization": {"Bearer bad"}, "Content-Type": {"application/json"}}
 	gz := http.Header{"Content-Encoding": {"gzip"}, "Content-Type": {"application/json"}}
+	good := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + tok}}
 	gzGood := http.Header{"Content-Encoding": {"gzip"}, "Content-Type": {"application/json"}, "Authorization": {"Bearer " + tok}}
 	for _, c := range []struct {
 		name   string
@@ -102,6 +103,7 @@ func TestRefusedBodiesDoNotGrowMemoryOrTheLog(t *testing.T) {
 		{"gzip bomb, no token, publish", "/v1/topics/bomb:x/events", gz, func() (io.Reader, int64) { return bytes.NewReader(bomb), int64(len(bomb)) }},
 		{"gzip bomb, no token, phone scan", "/v1/qr/sessions/x/scan", gz, func() (io.Reader, int64) { return bytes.NewReader(bomb), int64(len(bomb)) }},
 		{"gzip bomb, good token, publish", "/v1/topics/bomb:x/events", gzGood, func() (io.Reader, int64) { return bytes.NewReader(bomb), int64(len(bomb)) }},
+		{"50 MB, good token, batch publish", "/v1/publish", good, func() (io.Reader, int64) { return io.LimitReader(zeros{}, 50<<20), 50 << 20 }},
 	} {
 		body, n := c.body()
 		code := send(t, http.MethodPost, a.Base+c.url, c.header, body, n)

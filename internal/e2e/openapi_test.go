@@ -214,6 +214,8 @@ func TestOpenAPIStatusesHappen(t *testing.T) {
 
 	const (
 		publish = "POST /v1/topics/{topic}/events"
+		batch   = "POST /v1/publish"
+		hist    = "GET /v1/topics/{topic}/events"
 		tickets = "POST /v1/tickets"
 		events  = "GET /v1/events"
 		me      = "GET /v1/me/events"
@@ -226,7 +228,10 @@ func TestOpenAPIStatusesHappen(t *testing.T) {
 		confirm = "POST /v1/qr/sessions/{id}/confirm"
 		phone   = "POST /v1/qr/sessions/{id}/cancel"
 		xchg    = "POST /v1/qr/sessions/{id}/exchange"
+		present = "GET /v1/topics/{topic}/presence"
+		discon  = "POST /v1/users/{uid}/disconnect"
 	)
+	admin := bearer(signed(t, "ops", map[string]any{"admin": true}))
 	cases := map[string]func() reply{
 		publish + " 201": func() reply { return c.do("POST", "/v1/topics/news:1/events", user("news:*", ""), `{"data":1}`) },
 		publish + " 400": func() reply { return c.do("POST", "/v1/topics/news:1/events", user("news:*", ""), `{"data":`) },
@@ -235,6 +240,25 @@ func TestOpenAPIStatusesHappen(t *testing.T) {
 		publish + " 413": func() reply {
 			return c.do("POST", "/v1/topics/news:1/events", user("news:*", ""), `{"data":"`+strings.Repeat("x", 2000)+`"}`)
 		},
+
+		batch + " 201": func() reply {
+			return c.do("POST", "/v1/publish", user("news:*", ""), `{"events":[{"topic":"news:1","data":1}]}`)
+		},
+		batch + " 400": func() reply {
+			return c.do("POST", "/v1/publish", user("news:*", ""), `{"events":[{"topic":"news:1","data":1},{"topic":"bad topic","data":1}]}`)
+		},
+		batch + " 401": func() reply { return c.do("POST", "/v1/publish", nil, `{"events":[{"topic":"news:1","data":1}]}`) },
+		batch + " 403": func() reply {
+			return c.do("POST", "/v1/publish", user("news:*", ""), `{"events":[{"topic":"news:1","data":1},{"topic":"other:1","data":1}]}`)
+		},
+		batch + " 413": func() reply {
+			return c.do("POST", "/v1/publish", user("news:*", ""), `{"events":[{"topic":"news:1","data":"`+strings.Repeat("x", 2000)+`"}]}`)
+		},
+
+		hist + " 200": func() reply { return c.do("GET", "/v1/topics/news:1/events?limit=10", user("", "news:*"), "") },
+		hist + " 400": func() reply { return c.do("GET", "/v1/topics/news:1/events?after=bad", user("", "news:*"), "") },
+		hist + " 401": func() reply { return c.do("GET", "/v1/topics/news:1/events", badToken, "") },
+		hist + " 403": func() reply { return c.do("GET", "/v1/topics/secret:1/events", user("", "news:*"), "") },
 
 		tickets + " 201": func() reply { return c.do("POST", "/v1/tickets", user("", "news:*"), `{"topics":["news:1"]}`) },
 		tickets + " 400": func() reply { return c.do("POST", "/v1/tickets", user("", "news:*"), `{"topics":["bad topic"]}`) },
@@ -326,6 +350,16 @@ func TestOpenAPIStatusesHappen(t *testing.T) {
 		xchg + " 404": func() reply { return c.do("POST", sessionPath(unknown, "/exchange"), nil, "") },
 		xchg + " 409": func() reply { id, ck := c.session(); return c.do("POST", sessionPath(id, "/exchange"), ck, "") },
 		xchg + " 410": func() reply { id, ck := cancelled(); return c.do("POST", sessionPath(id, "/exchange"), ck, "") },
+
+		present + " 200": func() reply { return c.do("GET", "/v1/topics/news:1/presence", user("", "news:*"), "") },
+		present + " 400": func() reply { return c.do("GET", "/v1/topics/bad%20topic/presence", user("", "news:*"), "") },
+		present + " 401": func() reply { return c.do("GET", "/v1/topics/news:1/presence", badToken, "") },
+		present + " 403": func() reply { return c.do("GET", "/v1/topics/news:1/presence", user("", "other:*"), "") },
+
+		discon + " 202": func() reply { return c.do("POST", "/v1/users/nobody/disconnect", admin, "") },
+		discon + " 400": func() reply { return c.do("POST", "/v1/users/nobody/disconnect", admin, `{"revoke":"yes"}`) },
+		discon + " 401": func() reply { return c.do("POST", "/v1/users/nobody/disconnect", nil, "") },
+		discon + " 403": func() reply { return c.do("POST", "/v1/users/nobody/disconnect", user("", ""), "") },
 	}
 
 	// With Redis gone, every route that needs it answers 503. A session made before
@@ -333,6 +367,10 @@ func TestOpenAPIStatusesHappen(t *testing.T) {
 	liveID, liveCookie := c.session()
 	down := map[string]func() reply{
 		publish: func() reply { return c.do("POST", "/v1/topics/news:1/events", user("news:*", ""), `{"data":1}`) },
+		batch: func() reply {
+			return c.do("POST", "/v1/publish", user("news:*", ""), `{"events":[{"topic":"news:1","data":1}]}`)
+		},
+		hist:    func() reply { return c.do("GET", "/v1/topics/news:1/events", user("", "news:*"), "") },
 		tickets: func() reply { return c.do("POST", "/v1/tickets", user("", "news:*"), `{"topics":["news:1"]}`) },
 		// A topic the instance has not served yet: it must ask Redis where the topic stands.
 		events:  func() reply { return c.do("GET", "/v1/events?topic=news:unseen", user("", "news:*"), "") },
@@ -346,6 +384,8 @@ func TestOpenAPIStatusesHappen(t *testing.T) {
 		confirm: func() reply { return c.do("POST", sessionPath(liveID, "/confirm"), alice, "") },
 		phone:   func() reply { return c.do("POST", sessionPath(liveID, "/cancel"), alice, "") },
 		xchg:    func() reply { return c.do("POST", sessionPath(liveID, "/exchange"), liveCookie, "") },
+		present: func() reply { return c.do("GET", "/v1/topics/news:1/presence", user("", "news:*"), "") },
+		discon:  func() reply { return c.do("POST", "/v1/users/nobody/disconnect", admin, `{"revoke":true}`) },
 	}
 	for op, call := range down {
 		cases[op+" 503"] = call

@@ -105,7 +105,9 @@ func TestResumeWithQueryParameterOnFirstConnect(t *testing.T) {
 }
 
 func TestResetWhenResumingBeforeTheKeptHistory(t *testing.T) {
-	a := start(t, settings{HistorySize: 3})
+	// A Redis of its own: the instance records its bounds there (publish.HistoryKey).
+	redis := redistest.StartServer(t, redistest.Options{})
+	a := start(t, settings{RedisAddr: redis.Addr(), HistorySize: 3})
 	topic := redistest.Name("busy:")
 	tok := token(t, "dan", []string{"busy:*"}, []string{"busy:*"})
 	first := publishEvent(t, a.Base, tok, topic, 0)

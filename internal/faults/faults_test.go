@@ -178,8 +178,9 @@ func TestFaultPubSubKilled(t *testing.T) {
 	topics := topicNames(3)
 	r := startRun(t, testinstance.Config{RedisAddr: srv.Addr()}, topics)
 	killed, err := srv.Do("client", "kill", "type", "pubsub")
-	if err != nil || killed.(int64) != 2 {
-		t.Fatalf("CLIENT KILL TYPE pubsub: %v %v, want the two instances' links", killed, err)
+	// Each instance has its hub's link and its control channel (internal/revoke).
+	if err != nil || killed.(int64) != 4 {
+		t.Fatalf("CLIENT KILL TYPE pubsub: %v %v, want the two instances' links and control channels", killed, err)
 	}
 	r.pubs.waitAcked(t, 150)
 	c := finish(t, r.pubs, r.readers, srv.Client(t), topics)

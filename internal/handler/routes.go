@@ -8,8 +8,10 @@ import (
 	"time"
 
 	me "github.com/sseapi/sse-api/internal/handler/me"
+	presence "github.com/sseapi/sse-api/internal/handler/presence"
 	qr "github.com/sseapi/sse-api/internal/handler/qr"
 	topic "github.com/sseapi/sse-api/internal/handler/topic"
+	users "github.com/sseapi/sse-api/internal/handler/users"
 	"github.com/sseapi/sse-api/internal/svc"
 
 	"github.com/zeromicro/go-zero/rest"
@@ -28,6 +30,21 @@ func RegisterHandlers(server *rest.Server, serverCtx *svc.ServiceContext) {
 		rest.WithPrefix("/v1"),
 		rest.WithTimeout(0*time.Nanosecond),
 		rest.WithSSE(),
+	)
+
+	server.AddRoutes(
+		rest.WithMiddlewares(
+			[]rest.Middleware{serverCtx.Authorize},
+			[]rest.Route{
+				{
+					// The open streams of a topic across instances (needs the subscribe grant); their uids with the presence claim
+					Method:  http.MethodGet,
+					Path:    "/topics/:topic/presence",
+					Handler: presence.TopicPresenceHandler(serverCtx),
+				},
+			}...,
+		),
+		rest.WithPrefix("/v1"),
 	)
 
 	server.AddRoutes(
@@ -124,6 +141,21 @@ func RegisterHandlers(server *rest.Server, serverCtx *svc.ServiceContext) {
 
 	server.AddRoutes(
 		rest.WithMiddlewares(
+			[]rest.Middleware{serverCtx.Authorize, serverCtx.BatchBody},
+			[]rest.Route{
+				{
+					// Publish a batch of events, all or none (needs the publish claim for every topic)
+					Method:  http.MethodPost,
+					Path:    "/publish",
+					Handler: topic.PublishBatchHandler(serverCtx),
+				},
+			}...,
+		),
+		rest.WithPrefix("/v1"),
+	)
+
+	server.AddRoutes(
+		rest.WithMiddlewares(
 			[]rest.Middleware{serverCtx.Authorize},
 			[]rest.Route{
 				{
@@ -131,6 +163,12 @@ func RegisterHandlers(server *rest.Server, serverCtx *svc.ServiceContext) {
 					Method:  http.MethodPost,
 					Path:    "/tickets",
 					Handler: topic.CreateTicketHandler(serverCtx),
+				},
+				{
+					// Page through a topic's kept events (needs the subscribe claim for it)
+					Method:  http.MethodGet,
+					Path:    "/topics/:topic/events",
+					Handler: topic.HistoryHandler(serverCtx),
 				},
 			}...,
 		),
@@ -149,5 +187,20 @@ func RegisterHandlers(server *rest.Server, serverCtx *svc.ServiceContext) {
 		rest.WithPrefix("/v1"),
 		rest.WithTimeout(0*time.Nanosecond),
 		rest.WithSSE(),
+	)
+
+	server.AddRoutes(
+		rest.WithMiddlewares(
+			[]rest.Middleware{serverCtx.Authorize},
+			[]rest.Route{
+				{
+					// End a user's streams on every instance; with revoke, refuse the user's tokens issued until now (needs claim admin)
+					Method:  http.MethodPost,
+					Path:    "/users/:uid/disconnect",
+					Handler: users.DisconnectUserHandler(serverCtx),
+				},
+			}...,
+		),
+		rest.WithPrefix("/v1"),
 	)
 }

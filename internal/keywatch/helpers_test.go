@@ -67,7 +67,7 @@ func (c *client) snapshot() ([]frame, string) {
 
 // wait waits until the client's frames satisfy cond, within a generous bound, and returns
 // them.
-func (c *client) wait(t *testing.T, what string, cond func([]frame) bool) []frame {
+func (c *client) wait(t testing.TB, what string, cond func([]frame) bool) []frame {
 	t.Helper()
 	deadline := time.After(15 * time.Second)
 	for {
@@ -84,13 +84,13 @@ func (c *client) wait(t *testing.T, what string, cond func([]frame) bool) []fram
 }
 
 // waitN waits for n frames.
-func (c *client) waitN(t *testing.T, n int) []frame {
+func (c *client) waitN(t testing.TB, n int) []frame {
 	t.Helper()
 	return c.wait(t, fmt.Sprintf("%d frames", n), func(f []frame) bool { return len(f) >= n })
 }
 
 // waitLast waits until the last frame is event with data.
-func (c *client) waitLast(t *testing.T, event, data string) []frame {
+func (c *client) waitLast(t testing.TB, event, data string) []frame {
 	t.Helper()
 	return c.wait(t, fmt.Sprintf("last frame %s %s", event, data), func(f []frame) bool {
 		return len(f) > 0 && f[len(f)-1].event == event && f[len(f)-1].data == data
@@ -99,13 +99,13 @@ func (c *client) waitLast(t *testing.T, event, data string) []frame {
 
 // session is a watcher and its hub on one Redis.
 type session struct {
-	t   *testing.T
+	t   testing.TB
 	w   *Watcher
 	hub *broker.Hub
 }
 
 // watching starts a watcher with rules on the Redis at conf, and a hub fed by it.
-func watching(t *testing.T, rc redisconn.Conf, conf Conf) *session {
+func watching(t testing.TB, rc redisconn.Conf, conf Conf) *session {
 	t.Helper()
 	conn, err := redisconn.Connect(rc)
 	if err != nil {
@@ -159,7 +159,7 @@ func (s *session) subscribe(lastEventID string, topics ...string) (*client, func
 // notifying starts a redis-server of the test's own, with keyspace notifications on
 // (all classes) unless notify says otherwise: the shared test Redis may have them off, and
 // its settings are not the tests' to change.
-func notifying(t *testing.T, notify string) *redistest.Server {
+func notifying(t testing.TB, notify string) *redistest.Server {
 	t.Helper()
 	return redistest.StartServer(t, redistest.Options{Args: []string{"--notify-keyspace-events", notify}})
 }

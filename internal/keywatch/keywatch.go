@@ -6,7 +6,8 @@
 //
 // Changes are learnt from Redis keyspace notifications, one pattern subscription per
 // instance and rule, on every master of a Cluster; only keys somebody on this instance
-// watches are read, on the hub's readers, a burst of changes coalesced into one read.
+// watches are read, on the hub's readers, a burst of changes coalesced into one read. A
+// link's goroutine reads its socket and tells the hub itself: one hand-off, to the reader.
 // Notifications are at-most-once, so every watched key is read again whenever a
 // subscription is (re)confirmed: a dropped link or a restarted Redis loses no final state.
 // The embedded development Redis has no notifications: a hook on its command stream
@@ -27,6 +28,7 @@ import (
 
 	"github.com/sseapi/sse-api/internal/broker"
 	"github.com/sseapi/sse-api/internal/eventid"
+	"github.com/sseapi/sse-api/internal/metrics"
 	"github.com/sseapi/sse-api/internal/redisconn"
 )
 
@@ -62,7 +64,20 @@ type watched struct {
 	// were trimmed (see stream.go).
 	newest eventid.ID
 	added  int64
+	// read is the id of the event a state key's last read made (see noteState).
+	read eventid.ID
 }
+
+// The key watch's metrics (internal/metrics), their series resolved once.
+var (
+	stateReads    = metrics.KeyReads.WithLabelValues(KindState)
+	streamReads   = metrics.KeyReads.WithLabelValues(KindStream)
+	readErrors    = metrics.KeyErrors.WithLabelValues("read")
+	stateEvents   = metrics.KeyEvents.WithLabelValues(StateEvent)
+	deletedEvents = metrics.KeyEvents.WithLabelValues(DeletedEvent)
+	entryEvents   = metrics.KeyEvents.WithLabelValues("entry")
+	resetEvents   = metrics.KeyEvents.WithLabelValues("reset")
+)
 
 var _ broker.Source = (*Watcher)(nil)
 
@@ -100,6 +115,8 @@ func Start(ctx context.Context, conn *redisconn.Conn, conf Conf, db int) (*Watch
 		w.Close()
 		return nil, err
 	}
+	w.wg.Add(1)
+	go w.watchdog()
 	if conn.Embedded {
 		logx.Infof("keywatch: %d rules; keyspace notifications emulated by the embedded Redis", len(conf.Keys))
 	} else {
@@ -128,7 +145,7 @@ func (w *Watcher) follow(ctx context.Context, rdb redis.UniversalClient) error {
 	if cc, ok := rdb.(*redis.ClusterClient); ok {
 		return w.followCluster(ctx, cc)
 	}
-	w.open(nodeName(rdb), rdb, nil, rdb.PSubscribe(w.ctx, w.channels()...))
+	w.open(nodeName(rdb), rdb, nil, rdb.PSubscribe)
 	return nil
 }
 
@@ -146,6 +163,8 @@ func (w *Watcher) Close() {
 	w.mu.Lock()
 	links := w.links
 	w.links = map[string]*link{}
+	metrics.WatchedKeys.Sub(float64(len(w.keys)))
+	w.keys = map[string]*watched{}
 	w.mu.Unlock()
 	for _, l := range links {
 		l.close()
@@ -168,14 +187,21 @@ func (w *Watcher) Watch(topic string, changed func()) {
 	rule := w.rules.Match(key)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.keys[key] == nil {
+		metrics.WatchedKeys.Inc()
+	}
 	w.keys[key] = &watched{rule: rule, changed: changed}
 }
 
 // Unwatch implements broker.Source.
 func (w *Watcher) Unwatch(topic string) {
+	key := strings.TrimPrefix(topic, TopicPrefix)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	delete(w.keys, strings.TrimPrefix(topic, TopicPrefix))
+	if w.keys[key] != nil {
+		metrics.WatchedKeys.Dec()
+		delete(w.keys, key)
+	}
 }
 
 // channels are the notification channels of the rules, one pattern each.

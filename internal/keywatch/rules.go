@@ -11,8 +11,9 @@ import (
 	"github.com/sseapi/sse-api/publish"
 )
 
-// TopicPrefix starts the topic of a watched key: key K is the topic "key:K".
-const TopicPrefix = "key:"
+// TopicPrefix starts the topic of a watched key: key K is the topic "key:K" (which the
+// publish package refuses to write).
+const TopicPrefix = publish.KeyTopicPrefix
 
 // MaxKeyLen is the longest key name that fits a topic (publish.MaxTopicLen with the prefix).
 const MaxKeyLen = publish.MaxTopicLen - len(TopicPrefix)

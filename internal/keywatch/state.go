@@ -35,10 +35,17 @@ const (
 // it sends, so that the same value has the same id on every instance and after restarts.
 func (w *Watcher) State(ctx context.Context, topic string) (now, joined *broker.Message, err error) {
 	key := strings.TrimPrefix(topic, TopicPrefix)
+	stateReads.Inc()
 	v, err := readValue(ctx, w.rdb, key)
 	if err != nil {
+		readErrors.Inc()
 		return nil, nil, err
 	}
+	defer func() {
+		if err == nil {
+			w.noteState(key, now)
+		}
+	}()
 	if v.data != nil {
 		now, err = newEvent(topic, StateEvent, v.data)
 		return now, nil, err
@@ -60,6 +67,23 @@ func (w *Watcher) State(ctx context.Context, topic string) (now, joined *broker.
 	}
 	joined, err = goneEvent(topic, ReasonAbsent, "")
 	return now, joined, err
+}
+
+// noteState counts the event of a state key's read when it differs from the last one read:
+// the hub sends it (to its subscribers, or to those joining after the first read).
+func (w *Watcher) noteState(key string, now *broker.Message) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	k := w.keys[key]
+	if k == nil || k.read == now.ID {
+		return
+	}
+	k.read = now.ID
+	if now.Event == DeletedEvent {
+		deletedEvents.Inc()
+	} else {
+		stateEvents.Inc()
+	}
 }
 
 // value is what a state key holds, as sent.

@@ -28,6 +28,21 @@ import (
 //     which lack these fields, always take this way, but from the position 0-0).
 func (w *Watcher) Page(ctx context.Context, topic string, after eventid.ID, count int) (broker.StreamPage, error) {
 	key := strings.TrimPrefix(topic, TopicPrefix)
+	streamReads.Inc()
+	page, err := w.page(ctx, topic, key, after, count)
+	if err != nil {
+		readErrors.Inc()
+		return page, err
+	}
+	entryEvents.Add(float64(len(page.Messages)))
+	if count > 0 && after.Less(page.Floor) {
+		resetEvents.Inc() // the hub sends a reset to the floor before the entries
+	}
+	return page, nil
+}
+
+// page is Page's read, counted by Page.
+func (w *Watcher) page(ctx context.Context, topic, key string, after eventid.ID, count int) (broker.StreamPage, error) {
 	var info *redis.XInfoStreamCmd
 	var entries *redis.XMessageSliceCmd
 	_, err := w.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {

@@ -81,6 +81,8 @@ func TestClusterEveryMasterAndFailovers(t *testing.T) {
 		}
 		return nil
 	})
+	// And the watcher is ready: every master's link has its patterns confirmed.
+	waitReady(t, s.w, true)
 }
 
 // Behind Sentinel the link follows the master: after a failover, changes on the new master

@@ -182,6 +182,7 @@ func TestDashboardQueriesServedMetrics(t *testing.T) {
 		"sse_open_streams", "sse_events_delivered_total", "sse_delivery_lag_seconds_bucket",
 		"sse_slow_consumer_disconnects_total", "sse_stream_refusals_total", "sse_streams_ended_total", "sse_pubsub_recoveries_total",
 		"sse_pubsub_recovery_failures_total", "sse_redis_up", "sse_redis_pool_connections", "process_open_fds",
+		"sse_keywatch_link_up", "sse_keywatch_events_total", "sse_keywatch_errors_total",
 	} {
 		if !used[want] {
 			t.Errorf("the dashboard does not show %s", want)

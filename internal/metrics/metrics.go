@@ -67,7 +67,8 @@ var (
 
 // all are the collectors the service registers.
 var all = []prometheus.Collector{OpenStreams, Published, Delivered, SlowDisconnects, Resets, Recoveries,
-	RecoveryFailures, RecoveryRetries, Refusals, StreamsEnded, Shed, StreamPanics, DeliveryLag, redisMetrics}
+	RecoveryFailures, RecoveryRetries, Refusals, StreamsEnded, Shed, StreamPanics, DeliveryLag, redisMetrics,
+	WatchedKeys, KeyNotifications, KeyEvents, KeyReads, KeyErrors, KeyLinkUp}
 
 func init() {
 	prometheus.MustRegister(all...)

@@ -1,6 +1,8 @@
 package middleware
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -31,7 +33,8 @@ func TestAuthorize(t *testing.T) {
 	}
 
 	var seen *auth.Identity
-	h := NewAuthorizeMiddleware(tokens).Handle(func(w http.ResponseWriter, r *http.Request) {
+	revoked := revocations{"mallory": time.Now().Add(time.Minute), "broken": {}}
+	h := NewAuthorizeMiddleware(&auth.Authenticator{Tokens: tokens, Revocations: revoked}).Handle(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := auth.FromContext(r.Context())
 		if ok {
 			seen = &id
@@ -64,7 +67,9 @@ func TestAuthorize(t *testing.T) {
 			s, _ := auth.NewTokens("another-secret-0123").Sign(map[string]any{"uid": "alice"}, exp)
 			return s
 		}(),
-		"resume cookie": "Bearer " + sign(jwt.SigningMethodHS256, jwt.MapClaims{"uid": "alice", "typ": "resume", "exp": exp.Unix()}),
+		"resume cookie":   "Bearer " + sign(jwt.SigningMethodHS256, jwt.MapClaims{"uid": "alice", "typ": "resume", "exp": exp.Unix()}),
+		"revoked":         "Bearer " + sign(jwt.SigningMethodHS256, jwt.MapClaims{"uid": "mallory", "iat": time.Now().Unix(), "exp": exp.Unix()}),
+		"revoked, no iat": "Bearer " + sign(jwt.SigningMethodHS256, jwt.MapClaims{"uid": "mallory", "exp": exp.Unix()}),
 	}
 	for name, authorization := range refused {
 		t.Run(name, func(t *testing.T) {
@@ -82,8 +87,31 @@ func TestAuthorize(t *testing.T) {
 			t.Fatalf("%q: %d %s", authorization, w.Code, w.Body)
 		}
 		want := auth.Identity{UID: "alice", Publish: auth.Patterns{"news:*"}, Subscribe: auth.Patterns{"news:*", "orders:1"}, Expires: exp}
+		if seen.IssuedAt.IsZero() {
+			t.Fatal("no IssuedAt")
+		}
+		seen.IssuedAt = time.Time{}
 		if !reflect.DeepEqual(*seen, want) {
 			t.Fatalf("identity %+v, want %+v", *seen, want)
 		}
 	}
+
+	// Whether a token was revoked cannot be read: refused, 503, not let through.
+	broken, _ := tokens.Sign(map[string]any{auth.ClaimUID: "broken"}, exp)
+	w := serve("Bearer " + broken)
+	wantJSONError(t, w.Code, w.Header(), w.Body.Bytes(), http.StatusServiceUnavailable, "unavailable")
+	if seen != nil {
+		t.Fatal("the handler ran")
+	}
+}
+
+// revocations are not-befores by uid; a zero one stands for Redis not answering.
+type revocations map[string]time.Time
+
+func (r revocations) NotBefore(_ context.Context, uid string) (time.Time, error) {
+	nb, ok := r[uid]
+	if ok && nb.IsZero() {
+		return time.Time{}, errors.New("redis down")
+	}
+	return nb, nil
 }

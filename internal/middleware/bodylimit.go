@@ -30,6 +30,25 @@ func BodyLimit(max int64) func(http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// BodyLimitByPath is BodyLimit(max) on every route but those whose path is in other, which
+// get their own bound (the batch publish reads more than a single one).
+func BodyLimitByPath(max int64, other map[string]int64) func(http.HandlerFunc) http.HandlerFunc {
+	return func(next http.HandlerFunc) http.HandlerFunc {
+		def := BodyLimit(max)(next)
+		byPath := make(map[string]http.HandlerFunc, len(other))
+		for path, m := range other {
+			byPath[path] = BodyLimit(m)(next)
+		}
+		return func(w http.ResponseWriter, r *http.Request) {
+			if h, ok := byPath[r.URL.Path]; ok {
+				h(w, r)
+				return
+			}
+			def(w, r)
+		}
+	}
+}
+
 // Edge is what every request gets before go-zero's chain, with the service's JSON answers:
 //   - its body bounded in size by the server's MaxBytes setting, as go-zero's own middleware
 //     would (turned off by Middlewares.MaxBytes: false or MaxBytes <= 0, as go-zero's is);

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/sseapi/sse-api/internal/hangup"
 )
 
 // maxKeptBuffer bounds the frame buffer a Writer keeps between writes. There is one Writer
@@ -52,7 +54,8 @@ type Writer struct {
 	// conn is the connection of a Writer made by Detach. Frames then gather in buf until
 	// Flush writes them in one system call.
 	conn       net.Conn
-	handedOver bool // Detach gave the stream to another Writer
+	stopWatch  func() // ends the watch for the client's hang-up (see Detach)
+	handedOver bool   // Detach gave the stream to another Writer
 
 	// buf holds the frame being written. It is kept between calls so that steady-state
 	// writes do not allocate, and each frame goes out in a single Write.
@@ -271,7 +274,7 @@ func (w *Writer) flushConn() error {
 // the Writer to use from then on and true. Close that Writer when the stream ends: closing
 // the connection ends the body. The receiver's writes then fail with ErrDetached and its
 // Close does nothing more. gone is called once, from a goroutine of Detach's, when the
-// client closes the connection or the connection fails (and when Close closes it).
+// client closes the connection or the connection fails, not after Close.
 //
 // Detach returns nil and false, and changes nothing, unless Options.Detachable was set and
 // the connection can be taken over: HTTP/2 streams, for one, cannot, and go on in the
@@ -295,20 +298,8 @@ func (w *Writer) Detach(gone func()) (*Writer, bool) {
 	w.Close()
 	w.buf = nil
 	w.handedOver = true
-	go watch(conn, gone)
+	d.stopWatch = hangup.Watch(conn, gone)
 	return d, true
-}
-
-// watch reads the connection of a detached stream until the client closes it (an SSE
-// client sends nothing after its request; whatever it sends is dropped).
-func watch(conn net.Conn, gone func()) {
-	var b [1]byte
-	for {
-		if _, err := conn.Read(b[:]); err != nil {
-			gone()
-			return
-		}
-	}
 }
 
 // Close may be called more than once, and before Open. It does not end the response: that
@@ -317,6 +308,9 @@ func watch(conn net.Conn, gone func()) {
 func (w *Writer) Close() {
 	w.closed = true
 	if w.conn != nil {
+		if w.stopWatch != nil {
+			w.stopWatch() // before the descriptor can go to another connection
+		}
 		_ = w.conn.Close()
 	}
 }

@@ -11,8 +11,11 @@ import (
 type Plan struct {
 	// Topics the stream carries, in the order of its multi-topic cursor.
 	Topics []string
+	// UID is the user the stream is for ("": anonymous): presence counts the stream as
+	// theirs, and a disconnect of the user ends it (Runtime.EndUser).
+	UID string
 	// Holder is whom the stream counts against in Limits.MaxStreamsPerUser: a uid, or for
-	// anonymous clients "address:<ip>" ("": the client's address).
+	// anonymous clients "address:<ip>" ("": UID, or else the client's address).
 	Holder string
 	// From, when set, is where the stream starts, in Last-Event-ID form, instead of where
 	// the client asks to resume: a position the logic read itself.

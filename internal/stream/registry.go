@@ -28,10 +28,11 @@ type registry struct {
 	closing   bool
 	perHolder map[string]int
 	ends      map[*admission]context.CancelCauseFunc
+	byUser    map[string]map[*admission]struct{}
 	drained   chan struct{}
 }
 
-type admission struct{ _ byte }
+type admission struct{ uid string }
 
 // newRegistry limits streams to maxTotal on this instance and maxPerHolder per holder;
 // zero means no limit.
@@ -41,12 +42,14 @@ func newRegistry(maxTotal, maxPerHolder int) *registry {
 		maxPerHolder: maxPerHolder,
 		perHolder:    make(map[string]int),
 		ends:         make(map[*admission]context.CancelCauseFunc),
+		byUser:       make(map[string]map[*admission]struct{}),
 	}
 }
 
-// admit counts a stream of holder, which end ends at shutdown. release must be called when
-// the stream ends; calling it again does nothing.
-func (r *registry) admit(holder string, end context.CancelCauseFunc) (release func(), err error) {
+// admit counts a stream of holder, for user uid ("": anonymous), which end ends at shutdown
+// or at the user's disconnect. release must be called when the stream ends; calling it
+// again does nothing.
+func (r *registry) admit(holder, uid string, end context.CancelCauseFunc) (release func(), err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
@@ -57,8 +60,14 @@ func (r *registry) admit(holder string, end context.CancelCauseFunc) (release fu
 	case r.maxPerHolder > 0 && r.perHolder[holder] >= r.maxPerHolder:
 		return nil, ErrUserFull
 	}
-	a := &admission{}
+	a := &admission{uid: uid}
 	r.ends[a] = end
+	if uid != "" {
+		if r.byUser[uid] == nil {
+			r.byUser[uid] = make(map[*admission]struct{})
+		}
+		r.byUser[uid][a] = struct{}{}
+	}
 	r.perHolder[holder]++
 	metrics.OpenStreams.Inc()
 	var once sync.Once
@@ -69,6 +78,11 @@ func (r *registry) release(a *admission, holder string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.ends, a)
+	if mine := r.byUser[a.uid]; mine != nil {
+		if delete(mine, a); len(mine) == 0 {
+			delete(r.byUser, a.uid)
+		}
+	}
 	if r.perHolder[holder]--; r.perHolder[holder] <= 0 {
 		delete(r.perHolder, holder)
 	}
@@ -77,6 +91,17 @@ func (r *registry) release(a *admission, holder string) {
 		close(r.drained)
 		r.drained = nil
 	}
+}
+
+// endUser ends every open stream of user uid with why, and says how many there were.
+func (r *registry) endUser(uid string, why error) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	mine := r.byUser[uid]
+	for a := range mine {
+		r.ends[a](why)
+	}
+	return len(mine)
 }
 
 // len is the number of open streams.

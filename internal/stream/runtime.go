@@ -44,6 +44,15 @@ type Config struct {
 	// DrainWindow spreads the end of the streams over this long at shutdown, so their
 	// clients do not all reconnect to the other instances in the same moment.
 	DrainWindow time.Duration
+	// Presence, when set, is told of every stream while it is open (internal/presence).
+	Presence Presence
+}
+
+// Presence counts the open streams of every topic.
+type Presence interface {
+	// Join counts a stream of user uid ("": anonymous) on topics, as it opens; leave is
+	// called once, as it ends. Neither may block.
+	Join(uid string, topics []string) (leave func())
 }
 
 // Runtime runs the streams of one instance.
@@ -98,6 +107,10 @@ func (rt *Runtime) Shutdown() <-chan struct{} { return rt.reg.shutdown(rt.conf.D
 
 // Len is the number of open streams.
 func (rt *Runtime) Len() int { return rt.reg.len() }
+
+// EndUser ends every open stream of user uid on this instance, with why (ErrDisconnected or
+// ErrRevoked: the client is told so), and says how many there were.
+func (rt *Runtime) EndUser(uid string, why error) int { return rt.reg.endUser(uid, why) }
 
 func (rt *Runtime) newStream(w http.ResponseWriter, r *http.Request, route string) *Stream {
 	// The stream's context keeps the request's values but not its end: a detached stream

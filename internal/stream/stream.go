@@ -37,6 +37,13 @@ var (
 	errPanic             = errors.New("panic")
 )
 
+// ErrDisconnected and ErrRevoked end the streams of a user an admin disconnected, the second
+// when the user's tokens were revoked as well (see Runtime.EndUser).
+var (
+	ErrDisconnected = errors.New("disconnected")
+	ErrRevoked      = errors.New("revoked")
+)
+
 // endGrace is how long a stream that must end (shutdown, its deadline) still waits for a
 // client to take what is being written to it.
 const endGrace = time.Second
@@ -59,6 +66,7 @@ type Stream struct {
 
 	opened  bool
 	release func() // the admission, once admitted
+	leave   func() // the presence, once open
 	sub     *Subscription
 	timers  []*time.Timer
 }
@@ -77,7 +85,7 @@ func (s *Stream) LastEventID() string {
 	if id := s.req.Header.Get("Last-Event-ID"); id != "" {
 		return id
 	}
-	return s.req.URL.Query().Get("lastEventId")
+	return s.req.FormValue("lastEventId") // the query, parsed once per request
 }
 
 // Subscribe admits the stream under the instance's limits, subscribes it to p.Topics from
@@ -102,9 +110,12 @@ func (s *Stream) Subscribe(p Plan) (*Subscription, error) {
 	}
 	holder := p.Holder
 	if holder == "" {
+		holder = p.UID
+	}
+	if holder == "" {
 		holder = "address:" + middleware.ClientAddr(s.ctx)
 	}
-	if s.release, err = s.rt.reg.admit(holder, s.end); err != nil {
+	if s.release, err = s.rt.reg.admit(holder, p.UID, s.end); err != nil {
 		if errors.Is(err, ErrShuttingDown) {
 			return nil, apierr.Unavailable(err.Error())
 		}
@@ -128,6 +139,9 @@ func (s *Stream) Subscribe(p Plan) (*Subscription, error) {
 	}
 	if err := s.open(); err != nil {
 		return nil, err
+	}
+	if s.rt.conf.Presence != nil {
+		s.leave = s.rt.conf.Presence.Join(p.UID, p.Topics)
 	}
 	if !p.Until.IsZero() {
 		// The client reconnects, with a fresh credential, and resumes.
@@ -196,6 +210,9 @@ func (s *Stream) finish(err error) {
 	if s.sub != nil {
 		s.sub.close()
 	}
+	if s.leave != nil {
+		s.leave()
+	}
 	if s.release != nil {
 		s.release()
 	}
@@ -238,6 +255,17 @@ func (s *Stream) finish(err error) {
 		// A failure of ours (a history read): the client resumes from its last id.
 		_ = w.Retry(s.rt.conf.Retry)
 		_ = w.Flush()
+	case "disconnected", "revoked":
+		// Told why, as a refusal is; a revoked client's reconnect is refused (401).
+		_ = w.Retry(s.rt.conf.Retry + rand.N(max(s.rt.conf.Retry, time.Second)))
+		data, _ := json.Marshal(struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		}{kind, endMessages[kind]})
+		if body, err := ssewire.AppendBody(nil, ErrorEvent, data); err == nil {
+			_ = w.WriteFrame("", body)
+		}
+		_ = w.Flush()
 	}
 	w.Close()
 	metrics.StreamsEnded.WithLabelValues(kind).Inc()
@@ -262,8 +290,16 @@ func endKind(reason error) string {
 		return "shutdown"
 	case errors.Is(reason, ErrCredentialExpired):
 		return "credential_expired"
+	case errors.Is(reason, ErrRevoked):
+		return "revoked"
+	case errors.Is(reason, ErrDisconnected):
+		return "disconnected"
 	case errors.Is(reason, broker.ErrSlowConsumer):
 		return "slow_consumer"
+	case errors.Is(reason, context.DeadlineExceeded):
+		// A Redis read that ran out of time (redisconn.ErrTimeout wraps it), which also
+		// reads as a net.Error's timeout: ours, not the client's.
+		return "error"
 	case errors.As(reason, &ne) && ne.Timeout():
 		return "write_timeout"
 	case errors.Is(reason, errEnded):
@@ -272,6 +308,12 @@ func endKind(reason error) string {
 		return "panic"
 	}
 	return "error"
+}
+
+// endMessages tell a client why its stream was ended.
+var endMessages = map[string]string{
+	"disconnected": "an administrator ended the streams of this user",
+	"revoked":      "an administrator revoked the credentials of this user",
 }
 
 // passing reports whether a refusal may not hold a moment later: a limit, the instance

@@ -22,13 +22,16 @@ import (
 	"github.com/sseapi/sse-api/internal/auth"
 	"github.com/sseapi/sse-api/internal/broker"
 	"github.com/sseapi/sse-api/internal/config"
+	"github.com/sseapi/sse-api/internal/history"
 	"github.com/sseapi/sse-api/internal/keywatch"
 	"github.com/sseapi/sse-api/internal/metrics"
 	"github.com/sseapi/sse-api/internal/middleware"
+	"github.com/sseapi/sse-api/internal/presence"
 	"github.com/sseapi/sse-api/internal/qrlogin"
 	"github.com/sseapi/sse-api/internal/ratelimit"
 	"github.com/sseapi/sse-api/internal/redisconn"
 	"github.com/sseapi/sse-api/internal/respond"
+	"github.com/sseapi/sse-api/internal/revoke"
 	"github.com/sseapi/sse-api/internal/stream"
 	"github.com/sseapi/sse-api/publish"
 )
@@ -57,10 +60,18 @@ type ServiceContext struct {
 	// Watch feeds the hub the topics of watched Redis keys ("key:<name>"); nil without rules.
 	Watch *keywatch.Watcher
 
+	// History pages through topics' kept events (GET /v1/topics/:topic/events).
+	History *history.Reader
+	// Presence counts the streams of every topic across instances (nil: Presence.Enabled
+	// is off); Revoker disconnects users and keeps their revocations.
+	Presence *presence.Tracker
+	Revoker  *revoke.Revoker
+
 	ClientIP    *middleware.ClientIP
 	Shedding    *middleware.Shedding
 	Authorize   rest.Middleware
 	PublishBody rest.Middleware
+	BatchBody   rest.Middleware
 }
 
 // NewServiceContext connects to Redis and builds the engine; it fails fast at start-up.
@@ -103,11 +114,36 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 		source = watch
 	}
 	hub := broker.NewHub(conn.Client, broker.Options{QueueSize: c.Stream.QueueSize, Source: source})
+	// The service's history bounds are the ones every publisher on this Redis applies
+	// (publish.HistoryKey); recorded again whenever they are found missing.
+	publisher := publish.New(conn.Client, publish.Options{
+		HistorySize: c.Stream.HistorySize, HistoryTTL: c.Stream.HistoryTTL, Record: true,
+	})
+	// Bounded by Redis.Timeout, as every command is (redisconn).
+	if err := publisher.RecordHistory(context.Background()); err != nil {
+		logx.Errorf("history bounds: %v (recorded with the first publish)", err)
+	}
+	streamConf := stream.Config{
+		Retry: c.Stream.Retry, Heartbeat: c.Stream.Heartbeat, WriteTimeout: c.Stream.WriteTimeout,
+		MaxStreams: c.Limits.MaxStreams, MaxStreamsPerUser: c.Limits.MaxStreamsPerUser,
+		RefusalRetry: c.Stream.RefusalRetry, DrainWindow: c.Stream.DrainWindow,
+	}
+	var tracker *presence.Tracker
+	if c.Presence.Enabled {
+		tracker = presence.New(conn.Client, presence.Config{
+			Lease: c.Presence.Lease, Events: c.Presence.Events, Publisher: publisher,
+		})
+		streamConf.Presence = tracker
+	}
+	streams := stream.New(hub, streamConf)
+	revoker := revoke.New(conn.Client, streams, revoke.Config{TTL: c.RevokeTTL(), Cache: c.Revoke.Cache})
+	// Every credential of every route passes the revocations.
+	authn.Revocations = revoker
 	return &ServiceContext{
 		Config:    c,
 		Redis:     conn,
 		Hub:       hub,
-		Publisher: publish.New(conn.Client, publish.Options{HistorySize: c.Stream.HistorySize, HistoryTTL: c.Stream.HistoryTTL}),
+		Publisher: publisher,
 		Tokens:    tokens,
 		Auth:      authn,
 		Access: access.New(authn, anonymous.Allow, access.Config{
@@ -117,13 +153,10 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 			ResumeCookiePath: c.Auth.ResumeCookiePath,
 			SecureCookies:    c.Auth.SecureCookies,
 			Keys:             keywatch.Rules(c.Watch.Keys),
+			MaxPayload:       c.Stream.MaxPayload,
 		}),
-		Streams: stream.New(hub, stream.Config{
-			Retry: c.Stream.Retry, Heartbeat: c.Stream.Heartbeat, WriteTimeout: c.Stream.WriteTimeout,
-			MaxStreams: c.Limits.MaxStreams, MaxStreamsPerUser: c.Limits.MaxStreamsPerUser,
-			RefusalRetry: c.Stream.RefusalRetry, DrainWindow: c.Stream.DrainWindow,
-		}),
-		Public: auth.Patterns(c.Topics.Public),
+		Streams: streams,
+		Public:  auth.Patterns(c.Topics.Public),
 
 		QR: qrlogin.NewStore(conn.Client, qrlogin.Config{
 			TTL: c.QRLogin.TTL, ConfirmWindow: c.QRLogin.ConfirmWindow, Retention: c.QRLogin.Retention,
@@ -134,15 +167,24 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 
 		Watch: watch,
 
+		History: history.New(conn.Client),
+		Presence: tracker,
+		Revoker:  revoker,
+
 		ClientIP:    ips,
 		Shedding:    middleware.NewShedding(c.RestConf),
-		Authorize:   middleware.NewAuthorizeMiddleware(tokens).Handle,
+		Authorize:   middleware.NewAuthorizeMiddleware(authn).Handle,
 		PublishBody: middleware.NewPublishBodyMiddleware().Handle,
+		BatchBody:   middleware.NewBatchBodyMiddleware().Handle,
 	}, nil
 }
 
-// Close stops the hub and closes Redis.
+// Close stops the hub and closes Redis; this instance's presence leaves Redis first.
 func (s *ServiceContext) Close() {
+	s.Revoker.Close()
+	if s.Presence != nil {
+		s.Presence.Close()
+	}
 	if s.Watch != nil {
 		s.Watch.Close()
 	}
@@ -154,9 +196,11 @@ func (s *ServiceContext) Close() {
 // CPU pressure (stream routes never are).
 func (s *ServiceContext) Plain(h http.HandlerFunc) http.HandlerFunc { return s.Shedding.Wrap(h) }
 
-// Ready is the readiness probe of the dev server: not shutting down, Redis answers, and the
+// Ready is the readiness probe of the dev server: not shutting down, Redis answers, the
 // pub/sub link that carries live events is up (a link that keeps failing while the pool
-// answers pings would otherwise read healthy).
+// answers pings would otherwise read healthy), and so are the key watch's links to every
+// node's keyspace notifications (while one is down, changes to watched keys on that node
+// are not told).
 func (s *ServiceContext) Ready(ctx context.Context) error {
 	if s.Draining.Load() {
 		return errors.New("shutting down")
@@ -166,6 +210,11 @@ func (s *ServiceContext) Ready(ctx context.Context) error {
 	}
 	if !s.Hub.LinkUp() {
 		return errors.New("pub/sub link down")
+	}
+	if s.Watch != nil {
+		if err := s.Watch.Ready(); err != nil {
+			return fmt.Errorf("key watch: %w", err)
+		}
 	}
 	return nil
 }
@@ -198,12 +247,17 @@ func (s *ServiceContext) RunOptions() []rest.RunOption {
 	return opts
 }
 
+// BatchPublishPath is the route of a batch publish (sse.api).
+const BatchPublishPath = "/v1/publish"
+
 // Use installs the service's middlewares on every route.
 func (s *ServiceContext) Use(server *rest.Server) {
 	httpx.SetErrorHandlerCtx(apierr.Handle)
 	server.Use(s.ClientIP.Handle)
 	server.Use(middleware.AccessLog)
-	server.Use(middleware.BodyLimit(s.Config.Stream.MaxPayload))
+	// A batch publish carries many events: its body has a bound of its own.
+	server.Use(middleware.BodyLimitByPath(s.Config.Stream.MaxPayload,
+		map[string]int64{BatchPublishPath: s.Config.Stream.BatchBodyLimit()}))
 	server.Use(respond.Middleware)
 }
 

@@ -82,6 +82,7 @@ type Config struct {
 	Heartbeat             string
 	Retry                 string
 	MaxPayload            int
+	MaxBatch              int
 	HistorySize           int
 	QueueSize             int
 	PublicTopics          string // a YAML flow list: ["public:*"]

@@ -5,6 +5,8 @@ package types
 
 func (PublishResp) StatusCode() int { return 201 }
 
+func (PublishBatchResp) StatusCode() int { return 201 }
+
 func (TicketResp) StatusCode() int { return 201 }
 
 func (QrSessionResp) StatusCode() int { return 201 }

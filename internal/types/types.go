@@ -3,6 +3,15 @@
 
 package types
 
+type DisconnectReq struct {
+	Uid    string `path:"uid"`
+	Revoke bool   `json:"revoke,optional"`
+}
+
+type DisconnectResp struct {
+	Streams int `json:"streams"`
+}
+
 type Event struct {
 	Id    string      `json:"id"`
 	Event string      `json:"event"`
@@ -13,6 +22,19 @@ type EventsReq struct {
 	Topics []string `form:"topic,optional"`
 }
 
+type HistoryReq struct {
+	Topic string `path:"topic"`
+	After string `form:"after,optional"`
+	Limit int    `form:"limit,default=100,range=[1:1000]"`
+}
+
+type HistoryResp struct {
+	Events    []Event `json:"events"`
+	Next      string  `json:"next"`
+	More      bool    `json:"more"`
+	Truncated bool    `json:"truncated"`
+}
+
 type Image struct {
 	ContentType string `json:"-"`
 	Body        []byte `json:"-"`
@@ -20,6 +42,19 @@ type Image struct {
 
 type MeEventsReq struct {
 	Topics []string `form:"topic,optional"`
+}
+
+type PresenceReq struct {
+	Topic string `path:"topic"`
+}
+
+type PresenceResp struct {
+	Streams int      `json:"streams"`
+	Uids    []string `json:"uids,omitempty"`
+}
+
+type PublishBatchResp struct {
+	Ids []string `json:"ids"`
 }
 
 type PublishReq struct {

@@ -8,7 +8,8 @@ import (
 
 	"github.com/zeromicro/go-zero/rest/httpx"
 
-	"{{.projectPkg}}/internal/respond"
+{{if .HasRequest}}	"{{.projectPkg}}/internal/apierr"
+{{end}}	"{{.projectPkg}}/internal/respond"
 	{{.ImportPackages}}
 )
 
@@ -18,7 +19,7 @@ func {{.HandlerName}}(svcCtx *svc.ServiceContext) http.HandlerFunc {
 	return svcCtx.Plain(func(w http.ResponseWriter, r *http.Request) {
 		{{if .HasRequest}}var req types.{{.RequestType}}
 		if err := httpx.Parse(r, &req); err != nil {
-			httpx.ErrorCtx(r.Context(), w, err)
+			httpx.ErrorCtx(r.Context(), w, apierr.Parsing(err))
 			return
 		}
 

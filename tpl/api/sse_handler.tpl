@@ -8,6 +8,7 @@ import (
 
 	"github.com/zeromicro/go-zero/rest/httpx"
 
+	"{{.projectPkg}}/internal/apierr"
 	"{{.projectPkg}}/internal/stream"
 	{{.ImportPackages}}
 )
@@ -17,7 +18,7 @@ func {{.HandlerName}}(svcCtx *svc.ServiceContext) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req types.{{.RequestType}}
 		if err := httpx.Parse(r, &req); err != nil {
-			httpx.ErrorCtx(r.Context(), w, err)
+			httpx.ErrorCtx(r.Context(), w, apierr.Parsing(err))
 			return
 		}
 

@@ -25,23 +25,11 @@ func New{{.logic}}(ctx context.Context, svcCtx *svc.ServiceContext) *{{.logic}} 
 	}
 }
 
-// {{.function}} authorizes the request and subscribes: an error returned before Subscribe
-// succeeds reaches the client as a JSON error. Then it forwards events until the stream
-// ends (the client leaves, the credential expires, the server shuts down).
+// {{.function}} subscribes (an error returned before Subscribe succeeds reaches the client
+// as a JSON error), then forwards events until the stream ends: the client leaves, the
+// credential expires, the server shuts down.
 func (l *{{.logic}}) {{.function}}(req *types.{{.function}}Req, s *stream.Stream) error {
-	grant, err := l.svcCtx.Access.Grant(l.ctx, s.Request())
-	if err != nil {
-		return err
-	}
-	if !grant.Authenticated() {
-		return apierr.Unauthorized("this stream needs credentials")
-	}
-	// What the route streams: here the user's own topic; Plan checks the grant allows it.
-	plan, err := l.svcCtx.Access.Plan(l.ctx, grant, []string{auth.UserTopic(grant.UID)})
-	if err != nil {
-		return err
-	}
-	sub, err := s.Subscribe(plan)
+	sub, err := l.subscribe(req, s)
 	if err != nil {
 		return err
 	}
@@ -55,4 +43,23 @@ func (l *{{.logic}}) {{.function}}(req *types.{{.function}}Req, s *stream.Stream
 			}
 		}
 	}
+}
+
+// subscribe authorizes the request and says what the stream reads. It is kept out of the
+// loop's function: that goroutine lives as long as the stream, and a frame holding the
+// setup's values would keep them (and its stack) as long.
+func (l *{{.logic}}) subscribe(req *types.{{.function}}Req, s *stream.Stream) (*stream.Subscription, error) {
+	grant, err := l.svcCtx.Access.Grant(l.ctx, s.Request())
+	if err != nil {
+		return nil, err
+	}
+	if !grant.Authenticated() {
+		return nil, apierr.Unauthorized("this stream needs credentials")
+	}
+	// What the route streams: here the user's own topic; Plan checks the grant allows it.
+	plan, err := l.svcCtx.Access.Plan(l.ctx, grant, []string{auth.UserTopic(grant.UID)})
+	if err != nil {
+		return nil, err
+	}
+	return s.Subscribe(plan)
 }

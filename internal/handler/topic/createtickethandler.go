@@ -8,6 +8,7 @@ import (
 
 	"github.com/zeromicro/go-zero/rest/httpx"
 
+	"github.com/sseapi/sse-api/internal/apierr"
 	"github.com/sseapi/sse-api/internal/logic/topic"
 	"github.com/sseapi/sse-api/internal/respond"
 	"github.com/sseapi/sse-api/internal/svc"
@@ -20,7 +21,7 @@ func CreateTicketHandler(svcCtx *svc.ServiceContext) http.HandlerFunc {
 	return svcCtx.Plain(func(w http.ResponseWriter, r *http.Request) {
 		var req types.TicketReq
 		if err := httpx.Parse(r, &req); err != nil {
-			httpx.ErrorCtx(r.Context(), w, err)
+			httpx.ErrorCtx(r.Context(), w, apierr.Parsing(err))
 			return
 		}
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/zeromicro/go-zero/rest/httpx"
 
+	"github.com/sseapi/sse-api/internal/apierr"
 	"github.com/sseapi/sse-api/internal/logic/topic"
 	"github.com/sseapi/sse-api/internal/stream"
 	"github.com/sseapi/sse-api/internal/svc"
@@ -19,7 +20,7 @@ func EventsHandler(svcCtx *svc.ServiceContext) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req types.EventsReq
 		if err := httpx.Parse(r, &req); err != nil {
-			httpx.ErrorCtx(r.Context(), w, err)
+			httpx.ErrorCtx(r.Context(), w, apierr.Parsing(err))
 			return
 		}
 

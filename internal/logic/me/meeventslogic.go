@@ -32,18 +32,7 @@ func NewMeEventsLogic(ctx context.Context, svcCtx *svc.ServiceContext) *MeEvents
 
 // MeEvents streams the user's own topic first, then the topics the request adds.
 func (l *MeEventsLogic) MeEvents(req *types.MeEventsReq, s *stream.Stream) error {
-	grant, err := l.svcCtx.Access.Grant(l.ctx, s.Request())
-	if err != nil {
-		return err
-	}
-	if !grant.Authenticated() {
-		return apierr.Unauthorized("your own stream needs credentials")
-	}
-	plan, err := l.svcCtx.Access.Plan(l.ctx, grant, append([]string{auth.UserTopic(grant.UID)}, req.Topics...))
-	if err != nil {
-		return err
-	}
-	sub, err := s.Subscribe(plan)
+	sub, err := l.subscribe(req, s)
 	if err != nil {
 		return err
 	}
@@ -57,4 +46,21 @@ func (l *MeEventsLogic) MeEvents(req *types.MeEventsReq, s *stream.Stream) error
 			}
 		}
 	}
+}
+
+// subscribe is the stream's setup, kept out of MeEvents: the loop's goroutine lives as long
+// as the stream, and a frame that held the setup's values would keep them as long.
+func (l *MeEventsLogic) subscribe(req *types.MeEventsReq, s *stream.Stream) (*stream.Subscription, error) {
+	grant, err := l.svcCtx.Access.Grant(l.ctx, s.Request())
+	if err != nil {
+		return nil, err
+	}
+	if !grant.Authenticated() {
+		return nil, apierr.Unauthorized("your own stream needs credentials")
+	}
+	plan, err := l.svcCtx.Access.Plan(l.ctx, grant, append([]string{auth.UserTopic(grant.UID)}, req.Topics...))
+	if err != nil {
+		return nil, err
+	}
+	return s.Subscribe(plan)
 }

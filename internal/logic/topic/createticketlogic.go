@@ -46,7 +46,7 @@ func (l *CreateTicketLogic) CreateTicket(req *types.TicketReq) (*types.TicketRes
 	}
 	// Streams and resume cookies the ticket opens end when the token does.
 	ticket, expires, err := l.svcCtx.Auth.Tickets.Issue(l.ctx, auth.TicketGrant{
-		UID: who.UID, Topics: topics, CredentialExpires: who.Expires,
+		UID: who.UID, Topics: topics, CredentialExpires: who.Expires, CredentialIssued: who.IssuedAt,
 	})
 	if err != nil {
 		return nil, apierr.Internal(err)

@@ -48,6 +48,10 @@ func (l *PublishLogic) Publish(req *types.PublishReq) (*types.PublishResp, error
 	if body.Event != "" && !publish.ValidEvent(body.Event) {
 		return nil, apierr.BadRequest("malformed event name: want [A-Za-z0-9_.:-]{1,64}, not reset or error (the service's own)")
 	}
+	if publish.KeyTopic(req.Topic) {
+		// As a reserved topic is answered: a topic nobody may write, whatever the claims.
+		return nil, apierr.Forbidden(publish.ErrKeyTopic.Error())
+	}
 	if !access.Publishable(req.Topic) || !who.CanPublish(req.Topic) {
 		return nil, apierr.Forbidden("not allowed to publish to this topic")
 	}

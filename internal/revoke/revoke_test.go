@@ -1,0 +1,167 @@
+package revoke
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sseapi/sse-api/internal/redistest"
+	"github.com/sseapi/sse-api/internal/stream"
+)
+
+// streams records the ends a Revoker asks for, as an instance's streams would take them.
+type streams struct {
+	mu    sync.Mutex
+	open  map[string]int
+	ended chan end
+}
+
+type end struct {
+	uid string
+	why error
+}
+
+func newStreams(open map[string]int) *streams {
+	return &streams{open: open, ended: make(chan end, 16)}
+}
+
+func (s *streams) EndUser(uid string, why error) int {
+	s.mu.Lock()
+	n := s.open[uid]
+	delete(s.open, uid)
+	s.mu.Unlock()
+	s.ended <- end{uid, why}
+	return n
+}
+
+func (s *streams) next(t *testing.T) end {
+	t.Helper()
+	select {
+	case e := <-s.ended:
+		return e
+	case <-time.After(5 * time.Second):
+		t.Fatal("no streams ended")
+		return end{}
+	}
+}
+
+func newRevoker(t *testing.T, rdb redis.UniversalClient, s Streams, c Config) *Revoker {
+	t.Helper()
+	r := New(rdb, s, c)
+	t.Cleanup(r.Close)
+	return r
+}
+
+func user(t *testing.T, rdb redis.UniversalClient) string {
+	t.Helper()
+	uid := redistest.Name("revoke-test-")
+	t.Cleanup(func() { rdb.Del(context.Background(), Key(uid)) })
+	return uid
+}
+
+func TestDisconnectEndsTheUsersStreamsOnEveryInstance(t *testing.T) {
+	rdb := redistest.Client(t)
+	uid := user(t, rdb)
+	here, there := newStreams(map[string]int{uid: 2}), newStreams(map[string]int{uid: 3})
+	a := newRevoker(t, rdb, here, Config{})
+	newRevoker(t, rdb, there, Config{})
+
+	n, err := a.Disconnect(context.Background(), uid, false)
+	if err != nil || n != 2 {
+		t.Fatalf("Disconnect: %d %v, want the 2 streams of this instance", n, err)
+	}
+	if e := here.next(t); e.uid != uid || !errors.Is(e.why, stream.ErrDisconnected) {
+		t.Fatalf("here: %+v", e)
+	}
+	if e := there.next(t); e.uid != uid || !errors.Is(e.why, stream.ErrDisconnected) {
+		t.Fatalf("there: %+v", e)
+	}
+	select {
+	case e := <-here.ended:
+		t.Fatalf("this instance ended the streams twice: %+v", e)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// Without revoke, nothing is refused.
+	if nb, err := a.NotBefore(context.Background(), uid); err != nil || !nb.IsZero() {
+		t.Fatalf("not-before %v %v, want none", nb, err)
+	}
+}
+
+// A revocation reaches the instances at once, whatever they cached.
+func TestRevokeSetsANotBeforeEveryInstanceSees(t *testing.T) {
+	rdb := redistest.Client(t)
+	uid := user(t, rdb)
+	there := newStreams(map[string]int{})
+	a := newRevoker(t, rdb, newStreams(map[string]int{}), Config{TTL: time.Hour})
+	b := newRevoker(t, rdb, there, Config{Cache: time.Hour})
+	if nb, err := b.NotBefore(context.Background(), uid); err != nil || !nb.IsZero() {
+		t.Fatalf("before: %v %v", nb, err) // cached for an hour
+	}
+	before := time.Now().Add(-time.Second)
+	if _, err := a.Disconnect(context.Background(), uid, true); err != nil {
+		t.Fatal(err)
+	}
+	if e := there.next(t); !errors.Is(e.why, stream.ErrRevoked) {
+		t.Fatalf("there: %+v", e)
+	}
+	nb, err := b.NotBefore(context.Background(), uid)
+	if err != nil || nb.Before(before) || nb.After(time.Now().Add(time.Second)) {
+		t.Fatalf("not-before on the other instance: %v %v", nb, err)
+	}
+	if anb, err := a.NotBefore(context.Background(), uid); err != nil || !anb.Equal(nb) {
+		t.Fatalf("not-before here: %v %v, there %v", anb, err, nb)
+	}
+	ttl, err := rdb.PTTL(context.Background(), Key(uid)).Result()
+	if err != nil || ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Fatalf("the revocation stands for %v (%v), want Config.TTL", ttl, err)
+	}
+}
+
+// What Redis says is believed for Config.Cache, then read again.
+func TestNotBeforeIsCachedForAMoment(t *testing.T) {
+	rdb := redistest.Client(t)
+	uid := user(t, rdb)
+	r := newRevoker(t, rdb, newStreams(nil), Config{Cache: 300 * time.Millisecond})
+	ctx := context.Background()
+	if nb, err := r.NotBefore(ctx, uid); err != nil || !nb.IsZero() {
+		t.Fatalf("%v %v", nb, err)
+	}
+	rdb.Set(ctx, Key(uid), 1700000000000, 0)
+	if nb, _ := r.NotBefore(ctx, uid); !nb.IsZero() {
+		t.Fatalf("read again within the cache: %v", nb)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		nb, err := r.NotBefore(ctx, uid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if nb.Equal(time.UnixMilli(1700000000000)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %v", nb)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Redis that cannot be read is an error, never "not revoked".
+func TestNotBeforeFailsWhenRedisIsDown(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.Options{})
+	rdb := srv.Client(t)
+	r := newRevoker(t, rdb, newStreams(nil), Config{Cache: time.Millisecond})
+	srv.Kill(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := r.NotBefore(ctx, "alice"); err == nil {
+		t.Fatal("no error with Redis down")
+	}
+	if _, err := r.Disconnect(ctx, "alice", true); err == nil {
+		t.Fatal("a revocation was accepted with Redis down")
+	}
+}
