@@ -63,9 +63,10 @@ func Start(s *svc.ServiceContext) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("Rpc: %w", err)
 	}
-	// Requests are bounded as HTTP bodies are, with room for the topic and event name that
-	// HTTP carries in the URL; a larger one is refused with ResourceExhausted unread.
-	srv.AddOptions(grpc.MaxRecvMsgSize(int(c.Stream.MaxPayload) + requestFraming))
+	// Requests are bounded as HTTP bodies are: a batch's (the largest), with room for a
+	// topic and event name that HTTP carries in the URL; a larger one is refused with
+	// ResourceExhausted unread. Each event's data is held to Stream.MaxPayload by the logic.
+	srv.AddOptions(grpc.MaxRecvMsgSize(int(c.Stream.BatchBodyLimit()) + requestFraming))
 	k := newKeys(c.RpcAuth.Key, c.RpcAuth.PreviousKey)
 	srv.AddUnaryInterceptors(k.unary, answer)
 	srv.AddStreamInterceptors(k.stream)

@@ -293,7 +293,7 @@ type HistoryReq struct {
 	Topic string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
 	// Start after this event id; empty: from the oldest event kept.
 	After string `protobuf:"bytes,2,opt,name=after,proto3" json:"after,omitempty"`
-	// At most this many events; 0: the service's default.
+	// At most this many events, up to 1000; 0: 100.
 	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -636,7 +636,8 @@ func (x *DisconnectReq) GetRevoke() bool {
 
 type DisconnectResp struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Streams ended.
+	// Streams ended on the instance that took the call; the other instances end theirs
+	// within a second.
 	Streams       int64 `protobuf:"varint,1,opt,name=streams,proto3" json:"streams,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -3,12 +3,11 @@ package logic
 import (
 	"context"
 
+	"github.com/sseapi/sse-api/internal/apierr"
 	"github.com/sseapi/sse-api/internal/rpc/internal/svc"
 	"github.com/sseapi/sse-api/rpc/sseapi"
 
 	"github.com/zeromicro/go-zero/core/logx"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 type DisconnectLogic struct {
@@ -25,7 +24,21 @@ func NewDisconnectLogic(ctx context.Context, svcCtx *svc.ServiceContext) *Discon
 	}
 }
 
+// maxUID bounds a uid, as the HTTP route does.
+const maxUID = 256
+
 // End every stream of a user on every instance.
 func (l *DisconnectLogic) Disconnect(in *sseapi.DisconnectReq) (*sseapi.DisconnectResp, error) {
-	return nil, status.Error(codes.Unimplemented, "Disconnect is not served yet")
+	if !l.svcCtx.Caller.Admin {
+		return nil, apierr.Forbidden("disconnecting users needs the admin claim")
+	}
+	if in.Uid == "" || len(in.Uid) > maxUID {
+		return nil, apierr.BadRequest("malformed uid: want 1 to 256 bytes")
+	}
+	n, err := l.svcCtx.Revoker.Disconnect(l.ctx, in.Uid, in.Revoke)
+	if err != nil {
+		return nil, apierr.Internal(err)
+	}
+	l.Infof("disconnected user %s (revoke %t) over zRPC: %d streams here", in.Uid, in.Revoke, n)
+	return &sseapi.DisconnectResp{Streams: int64(n)}, nil
 }

@@ -3,12 +3,11 @@ package logic
 import (
 	"context"
 
+	"github.com/sseapi/sse-api/internal/apierr"
 	"github.com/sseapi/sse-api/internal/rpc/internal/svc"
 	"github.com/sseapi/sse-api/rpc/sseapi"
 
 	"github.com/zeromicro/go-zero/core/logx"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 type PresenceLogic struct {
@@ -27,5 +26,24 @@ func NewPresenceLogic(ctx context.Context, svcCtx *svc.ServiceContext) *Presence
 
 // Count the streams following a topic.
 func (l *PresenceLogic) Presence(in *sseapi.PresenceReq) (*sseapi.PresenceResp, error) {
-	return nil, status.Error(codes.Unimplemented, "Presence is not served yet")
+	topics, err := l.svcCtx.Access.Topics([]string{in.Topic})
+	if err != nil {
+		return nil, err
+	}
+	topic := topics[0]
+	if err := l.svcCtx.Access.MayRead(l.svcCtx.Caller, topic); err != nil {
+		return nil, err
+	}
+	if l.svcCtx.Presence == nil {
+		return nil, apierr.NotFound("presence is not counted here (Presence.Enabled is off)")
+	}
+	snap, err := l.svcCtx.Presence.Count(l.ctx, topic)
+	if err != nil {
+		return nil, apierr.Internal(err)
+	}
+	resp := &sseapi.PresenceResp{Streams: int64(snap.Streams)}
+	if l.svcCtx.Caller.CanSeePresence(topic) {
+		resp.Uids = snap.UIDs
+	}
+	return resp, nil
 }
