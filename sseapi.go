@@ -23,6 +23,7 @@ import (
 	"github.com/sseapi/sse-api/internal/keywatch"
 	"github.com/sseapi/sse-api/internal/logredact"
 	"github.com/sseapi/sse-api/internal/middleware"
+	"github.com/sseapi/sse-api/internal/rpc"
 	"github.com/sseapi/sse-api/internal/svc"
 	"github.com/sseapi/sse-api/internal/web"
 )
@@ -64,6 +65,13 @@ func main() {
 		demo.RegisterKeys(server, ctx.Redis.Client, keywatch.Rules(c.Watch.Keys))
 	}
 	devserver.Start(dev, ctx.Ready)
+	// The zRPC service (Rpc.ListenOn), on the same engine; go-zero stops it at shutdown
+	// with the HTTP server, once its calls under way have ended.
+	rpcServer, err := rpc.Start(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sse-api:", err)
+		os.Exit(1)
+	}
 
 	// On SIGTERM go-zero waits for running handlers, which streams never finish, and does
 	// not know detached ones: end them, spread over Stream.DrainWindow, so their clients
@@ -87,4 +95,5 @@ func main() {
 		s.IdleTimeout = 2 * time.Minute
 	})
 	<-drained // the server stopped listening; its detached streams may still be ending
+	rpcServer.Wait()
 }

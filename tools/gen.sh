@@ -3,8 +3,10 @@
 # copy of the tree, so both uses below see exactly what goctl makes from a clean start:
 #   tools/gen.sh        install it: generated files (internal/handler, internal/types/types.go,
 #                       the API document internal/apidoc/openapi.json,
-#                       deploy/kubernetes/configmap.yaml from etc/sse-api.prod.yaml) are
-#                       replaced, logic scaffolds are added for new routes only
+#                       deploy/kubernetes/configmap.yaml from etc/sse-api.prod.yaml, and the
+#                       zRPC code from rpc/sseapi.proto: rpc/sseapi, rpc/sseapiclient,
+#                       internal/rpc/internal/server) are replaced, logic scaffolds are added
+#                       for new routes and RPC methods only
 #   tools/gen.sh check  fail if the generated files in the tree differ from a fresh run
 set -euo pipefail
 mode=${1:-gen}
@@ -15,6 +17,25 @@ trap 'rm -rf "$scratch"' EXIT
 cp "$root/go.mod" "$root/sse.api" "$scratch/"
 cp -r "$root/tpl" "$scratch/"
 (cd "$scratch" && go tool -modfile="$root/tools/go.mod" goctl api go --api sse.api --dir . --home tpl >/dev/null)
+
+# The zRPC service: goctl rpc protoc from rpc/sseapi.proto, with protoc (Debian's
+# protobuf-compiler) and the protoc plugins pinned in tools/go.mod, which go first on PATH
+# (goctl would otherwise install whatever version is latest).
+if ! command -v protoc >/dev/null 2>&1; then
+	echo "gen: protoc is not installed; on Debian: apt-get install protobuf-compiler" >&2
+	exit 1
+fi
+module=$(sed -n 's/^module //p' "$root/go.mod")
+mkdir -p "$scratch/bin" "$scratch/rpc"
+(cd "$root/tools" && go build -o "$scratch/bin/" google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc)
+cp "$root/rpc/sseapi.proto" "$scratch/rpc/"
+(cd "$scratch" && PATH="$scratch/bin:$PATH" go tool -modfile="$root/tools/go.mod" goctl rpc protoc rpc/sseapi.proto \
+	--go_out=. --go_opt=module="$module" --go-grpc_out=. --go-grpc_opt=module="$module" \
+	--zrpc_out=internal/rpc >/dev/null)
+# Other services import the client, so it cannot stay under internal/. goctl's main, etc/,
+# config and svc for a service of its own are left behind: the server runs inside sse-api
+# (internal/rpc), on the service's context (internal/rpc/internal/svc).
+mv "$scratch/internal/rpc/sseapiclient" "$scratch/rpc/sseapiclient"
 
 # The API document: goctl's swagger from sse.api, completed by tools/openapi with
 # internal/apidoc/overlay.yaml (statuses, errors, the publish body, credentials, streams).
@@ -39,15 +60,17 @@ mkdir -p "$scratch/deploy/kubernetes"
 } >"$scratch/deploy/kubernetes/configmap.yaml"
 
 # Generated files; internal/types also holds hand-written files beside types.go.
-generated=(internal/handler internal/types/types.go internal/apidoc/openapi.json deploy/kubernetes/configmap.yaml)
+generated=(internal/handler internal/types/types.go internal/apidoc/openapi.json deploy/kubernetes/configmap.yaml
+	rpc/sseapi rpc/sseapiclient internal/rpc/internal/server)
 case "$mode" in
 check)
 	status=0
 	for d in "${generated[@]}"; do
-		diff -ru "$scratch/$d" "$root/$d" || status=1
+		# The protoc version in the header of the .pb.go files is the machine's own.
+		diff -ru -I '^//[ 	-]*protoc  *v[0-9.]*$' "$scratch/$d" "$root/$d" || status=1
 	done
 	if [ $status -ne 0 ]; then
-		echo "gen-check: generated code is out of step with sse.api or tpl/; run 'make gen'" >&2
+		echo "gen-check: generated code is out of step with sse.api, tpl/ or rpc/sseapi.proto; run 'make gen'" >&2
 	fi
 	exit $status
 	;;
@@ -59,7 +82,7 @@ gen)
 	done
 	# Logic and middlewares are hand-written after their first scaffold: add files for new
 	# routes and middlewares only.
-	(cd "$scratch" && find internal/logic internal/middleware -name "*.go" 2>/dev/null) | while read -r f; do
+	(cd "$scratch" && find internal/logic internal/middleware internal/rpc/internal/logic -name "*.go" 2>/dev/null) | while read -r f; do
 		if [ ! -e "$root/$f" ]; then
 			mkdir -p "$root/$(dirname "$f")"
 			cp "$scratch/$f" "$root/$f"

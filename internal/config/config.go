@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zeromicro/go-zero/rest"
+	"github.com/zeromicro/go-zero/zrpc"
 
 	"github.com/sseapi/sse-api/internal/keywatch"
 	"github.com/sseapi/sse-api/internal/redisconn"
@@ -57,6 +58,13 @@ type Config struct {
 	CorsOrigins []string `json:",optional"`
 	// TrustedProxies are addresses or CIDRs whose X-Forwarded-For is believed.
 	TrustedProxies []string `json:",optional"`
+	// Rpc serves the server API over zRPC on a port of its own (internal/rpc); off unless
+	// the block is there with its ListenOn. Go-zero's process-wide settings that the block
+	// embeds (Log, Mode, Telemetry, DevServer, Shutdown, ...) are the top-level ones: the
+	// block must leave them out.
+	Rpc zrpc.RpcServerConf `json:",optional"`
+	// RpcAuth is the shared key every zRPC call presents.
+	RpcAuth RpcAuthConf `json:",optional"`
 }
 
 type StreamConf struct {
@@ -276,6 +284,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Watch.Validate(); err != nil {
+		return err
+	}
+	if err := c.validateRpc(); err != nil {
 		return err
 	}
 	wait := c.Shutdown.WaitTime
