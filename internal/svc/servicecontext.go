@@ -167,7 +167,7 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 
 		Watch: watch,
 
-		History: history.New(conn.Client),
+		History:  history.New(conn.Client),
 		Presence: tracker,
 		Revoker:  revoker,
 
