@@ -131,8 +131,9 @@ func TestRpcHistoryPages(t *testing.T) {
 // Presence counts a topic's streams across instances, with their users: a caller holding
 // the key sees them.
 func TestRpcPresenceCountsAcrossInstances(t *testing.T) {
-	a := startRPC(t, settings{})
-	b := start(t, settings{})
+	withPresence := settings{Extra: "Presence:\n  Enabled: true"}
+	a := startRPC(t, withPresence)
+	b := start(t, withPresence)
 	api, _ := rpcClient(t, a.RPC, rpcKey)
 	topic := redistest.Name("room:")
 	member := func(uid string) string { return token(t, uid, nil, []string{"room:*"}) }
