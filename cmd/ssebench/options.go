@@ -39,6 +39,8 @@ type options struct {
 	pubConns  int
 	batch     int
 	extra     string
+	// sharedToken opens every stream with the run's one token (-shared-token).
+	sharedToken bool
 
 	confirms     int
 	confirmRate  float64
@@ -81,6 +83,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.profile, "profile", "", "directory for sse-api CPU and heap profiles taken during the measured phase")
 	fs.IntVar(&o.pubConns, "pub-conns", 0, "publisher connections (topics 64, publish 64, deploy 4, else 1)")
 	fs.IntVar(&o.batch, "batch", 0, "publish: events per request, through POST /v1/publish, each batch on its connection's topic (0: single publishes; sse-api only, at most its Stream.MaxBatch)")
+	fs.BoolVar(&o.sharedToken, "shared-token", false, "stream scenarios: every stream opens with one token (the server may have verified it already), not a token each")
 	fs.StringVar(&o.extra, "config", "", "YAML appended to the sse-api config the run writes (\\n for new lines), e.g. 'Middlewares:\\n  Trace: false'")
 	fs.IntVar(&o.confirms, "confirms", 1000, "qr: sessions the phones confirm after the idle window")
 	fs.Float64Var(&o.confirmRate, "confirm-rate", 100, "qr: confirmations per second")

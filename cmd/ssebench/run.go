@@ -28,8 +28,11 @@ type bench struct {
 	rdb    *redis.Client
 	token  string
 	phone  string
-	status func() string // the progress line of the current phase
-	mu     sync.Mutex
+	// secret and tokenExp sign the streams' own tokens (see streamHeader).
+	secret   string
+	tokenExp time.Time
+	status   func() string // the progress line of the current phase
+	mu       sync.Mutex
 	// config is the scenario's YAML for the sse-api config (read here, not from the
 	// scenarios map by startAPI, which a scenario's measure may call).
 	config string
@@ -127,6 +130,7 @@ func (b *bench) run() ([]result, error) {
 	}
 	var err error
 	exp := time.Now().Add(o.timeout + time.Hour)
+	b.secret, b.tokenExp = secret, exp
 	b.token, err = auth.NewTokens(secret).Sign(map[string]any{
 		auth.ClaimUID: "bench", auth.ClaimPublish: []string{"bench:*"}, auth.ClaimSubscribe: []string{"bench:*"},
 	}, exp)
@@ -276,6 +280,16 @@ func (b *bench) sleep(d time.Duration, srv *server) error {
 }
 
 // authHeader is the request header that authorizes the run's requests to srv.
+// streamHeader is the Authorization header of stream i: a token of its own (user bench-<i>),
+// as clients have, so that the server verifies every open as it would in a reconnect storm,
+// not one token it has already seen.
+func (b *bench) streamHeader(i int) (string, error) {
+	tok, err := auth.NewTokens(b.secret).Sign(map[string]any{
+		auth.ClaimUID: fmt.Sprintf("bench-%d", i), auth.ClaimSubscribe: []string{"bench:*"},
+	}, b.tokenExp)
+	return "Authorization: Bearer " + tok + "\r\n", err
+}
+
 func (b *bench) authHeader(srv *server) string {
 	if srv.kind != "sse-api" {
 		return ""

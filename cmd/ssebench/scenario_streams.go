@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -81,17 +82,35 @@ func (b *bench) streams(srv *server, plan streamPlan) (result, error) {
 	defer stopWorkers(ws)
 	b.setStatus(b.streamStatus(label, ws, o.n, srv, nil))
 
+	var openProfile sync.WaitGroup
+	if o.profile != "" && srv.kind == "sse-api" {
+		// The first 2 s of the opens: long enough to show the open path, short enough to
+		// end before the opens do.
+		file := fmt.Sprintf("%s/cpu-open-%s-%s.pb.gz", o.profile, o.scenario, b.runID)
+		openProfile.Go(func() {
+			if err := srv.cpuProfile(b.ctx, 2, file); err != nil {
+				fmt.Fprintln(os.Stderr, "ssebench: open cpu profile:", err)
+			}
+		})
+	}
 	t0 := time.Now()
 	for wi, w := range ws {
 		c := workerCmd{Op: "open", Targets: srv.targets, Header: header, Paths: paths, Concurrency: o.conc}
 		for i := wi * o.perWorker; i < min(o.n, (wi+1)*o.perWorker); i++ {
-			c.Streams = append(c.Streams, streamSpec{T: i % len(srv.targets), Topic: i % ntopics, Src: sourceAddr(i, o.perAddr)})
+			sp := streamSpec{T: i % len(srv.targets), Topic: i % ntopics, Src: sourceAddr(i, o.perAddr)}
+			if srv.kind == "sse-api" && !o.sharedToken {
+				if sp.Header, err = b.streamHeader(i); err != nil {
+					return r, err
+				}
+			}
+			c.Streams = append(c.Streams, sp)
 		}
 		if err := w.send(c); err != nil {
 			return r, err
 		}
 	}
 	t1, err := b.waitOpen(ws, o.n, srv)
+	openProfile.Wait()
 	if err != nil {
 		return r, err
 	}

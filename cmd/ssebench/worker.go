@@ -61,9 +61,10 @@ type keyRange struct {
 }
 
 type streamSpec struct {
-	T     int    `json:"t"` // index in Targets
-	Topic int    `json:"k"`
-	Src   string `json:"s"`
+	T      int    `json:"t"` // index in Targets
+	Topic  int    `json:"k"`
+	Src    string `json:"s"`
+	Header string `json:"h,omitempty"` // the stream's own, instead of the command's Header
 }
 
 type qrSpec struct {
@@ -294,7 +295,11 @@ func (w *worker) open(c workerCmd) {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			s, err := w.openRetrying(func(ctx context.Context) (*stream, error) {
-				return openStream(ctx, c.Targets[sp.T], sp.Src, c.Paths[sp.Topic], c.Header, sp.Topic, &w.lat[i%latShards])
+				header := c.Header
+				if sp.Header != "" {
+					header = sp.Header
+				}
+				return openStream(ctx, c.Targets[sp.T], sp.Src, c.Paths[sp.Topic], header, sp.Topic, &w.lat[i%latShards])
 			})
 			if err != nil {
 				w.fail(err)
