@@ -157,3 +157,31 @@ func TestTicketsAreSpentOnce(t *testing.T) {
 		t.Fatal("the ticket itself is a key")
 	}
 }
+
+// A kept token gives the identity it was verified to, until its own exp, and a refused one
+// is refused every time.
+func TestVerifiedTokensAreKeptUntilTheyExpire(t *testing.T) {
+	tokens := NewTokens("secret-0123456789").WithVerifiedCache(10)
+	soon := time.Now().Add(1100 * time.Millisecond)
+	tok, _ := tokens.Sign(map[string]any{"uid": "u", "subscribe": []string{"a:*"}}, soon)
+	for range 3 {
+		id, err := tokens.Identity(tok)
+		if err != nil || id.UID != "u" || !id.Subscribe.Match("a:1") {
+			t.Fatalf("Identity = %+v, %v", id, err)
+		}
+	}
+	forged := tok[:len(tok)-2] + "AA"
+	for range 2 {
+		if _, err := tokens.Identity(forged); !errors.Is(err, ErrBadToken) {
+			t.Fatalf("a token with another signature: %v", err)
+		}
+	}
+	// exp has whole seconds: once it has passed, the kept identity is not given.
+	expired := time.Unix(time.Now().Add(1100*time.Millisecond).Unix()+1, 0)
+	for time.Now().Before(expired) {
+		<-time.After(time.Until(expired))
+	}
+	if _, err := tokens.Identity(tok); !errors.Is(err, ErrBadToken) {
+		t.Fatalf("an expired token still given from the cache: %v", err)
+	}
+}

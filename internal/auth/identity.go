@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -90,5 +91,5 @@ func patternsOf(v any) Patterns {
 	case json.Number, string:
 		// A single string is not a list; refuse rather than guess.
 	}
-	return out
+	return slices.Clip(out) // identities are shared (Tokens keeps verified ones): no append may write into another's
 }

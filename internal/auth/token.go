@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v4"
+	"github.com/zeromicro/go-zero/core/collection"
 )
 
 // ErrBadToken covers every reason a token is refused; the reason is not told to clients.
@@ -15,7 +16,14 @@ var ErrBadToken = errors.New("invalid or expired token")
 type Tokens struct {
 	secret []byte
 	maxTTL time.Duration
+	// verified holds the identities of access tokens already verified (nil: none are
+	// kept). A publisher, and a client that reconnects, present the same token again and
+	// again, and verifying one costs microseconds and dozens of allocations.
+	verified *collection.Cache
 }
+
+// verifiedFor bounds how long a verified token is kept, below its own expiry.
+const verifiedFor = time.Minute
 
 // NewTokens returns a signer/verifier for secret.
 func NewTokens(secret string) *Tokens { return &Tokens{secret: []byte(secret)} }
@@ -24,6 +32,22 @@ func NewTokens(secret string) *Tokens { return &Tokens{secret: []byte(secret)} }
 // they have none); 0 sets no bound.
 func (t *Tokens) WithMaxTTL(d time.Duration) *Tokens {
 	t.maxTTL = d
+	return t
+}
+
+// WithVerifiedCache makes t keep up to n verified access tokens, each until it expires or
+// for a minute at most, so presenting one again skips the signature check and decoding; 0
+// keeps none. Revocation is checked apart from this (see Authenticator), on every use.
+func (t *Tokens) WithVerifiedCache(n int) *Tokens {
+	if n <= 0 {
+		t.verified = nil
+		return t
+	}
+	c, err := collection.NewCache(verifiedFor, collection.WithLimit(n), collection.WithName("verified-tokens"))
+	if err != nil {
+		panic(err) // only for a bad timing wheel setting, fixed in go-zero's code
+	}
+	t.verified = c
 	return t
 }
 
@@ -54,6 +78,23 @@ func (t *Tokens) parse(token string) (jwt.MapClaims, error) {
 
 // Identity verifies an access token (from a Bearer header or the access_token cookie).
 func (t *Tokens) Identity(token string) (Identity, error) {
+	if t.verified == nil {
+		return t.identity(token)
+	}
+	if v, ok := t.verified.Get(token); ok {
+		if id := v.(Identity); time.Now().Before(id.Expires) {
+			return id, nil
+		}
+	}
+	id, err := t.identity(token)
+	if err != nil {
+		return id, err // refusals are not kept: a bad token costs its sender the check
+	}
+	t.verified.SetWithExpire(token, id, min(verifiedFor, time.Until(id.Expires)))
+	return id, nil
+}
+
+func (t *Tokens) identity(token string) (Identity, error) {
 	claims, err := t.parse(token)
 	if err != nil {
 		return Identity{}, err

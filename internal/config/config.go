@@ -24,6 +24,10 @@ type Config struct {
 		AccessSecret string
 		// MaxTokenTTL, when set, refuses tokens valid for longer than it.
 		MaxTokenTTL time.Duration `json:",optional"`
+		// VerifiedTokens is how many verified access tokens are kept (each for a minute at
+		// most, never past its exp), so a publisher's or a reconnecting client's token is not
+		// verified again on every request; 0 keeps none. Revocation is checked every time.
+		VerifiedTokens int `json:",default=1000,range=[0:1000000]"`
 		// TicketTTL is how long a stream ticket stays usable.
 		TicketTTL time.Duration `json:",default=60s"`
 		// ResumeTTL is how long the resume cookie of a ticket's stream lives. Such streams

@@ -94,7 +94,7 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 		}
 	}
 	metrics.WatchRedis(conn.Client, c.Redis.Timeout)
-	tokens := auth.NewTokens(c.Auth.AccessSecret).WithMaxTTL(c.Auth.MaxTokenTTL)
+	tokens := auth.NewTokens(c.Auth.AccessSecret).WithMaxTTL(c.Auth.MaxTokenTTL).WithVerifiedCache(c.Auth.VerifiedTokens)
 	// The limiters run on the one client, so they follow a Sentinel failover and Redis.DB.
 	if err := ratelimit.Preload(context.Background(), conn.Client); err != nil {
 		logx.Errorf("rate limits: preload script: %v (it is sent with the first call)", err)
