@@ -125,6 +125,11 @@ type RevokeConf struct {
 	TTL time.Duration `json:",optional"`
 	// Cache is how long an instance believes what it read of a user's revocation.
 	Cache time.Duration `json:",default=1s"`
+	// Replay is how long a disconnect is kept in Redis (sse:control:log) for the instances
+	// whose control subscription is down when it is told (Redis restarting, a network
+	// blip): one that subscribes again within it ends the streams the disconnect was for.
+	// 0 keeps nothing: such a disconnect never reaches that instance's open streams.
+	Replay time.Duration `json:",default=5m"`
 }
 
 // RevokeTTL is how long a revocation is kept (0: for good); see RevokeConf.TTL.
@@ -304,8 +309,8 @@ func (c Config) Validate() error {
 	if c.Presence.Enabled && c.Presence.Lease < time.Second {
 		return fmt.Errorf("Presence.Lease (%v) must be at least 1s: it is renewed every third of it", c.Presence.Lease)
 	}
-	if c.Revoke.TTL < 0 || c.Revoke.Cache < 0 {
-		return errors.New("Revoke.TTL and Revoke.Cache must not be negative")
+	if c.Revoke.TTL < 0 || c.Revoke.Cache < 0 || c.Revoke.Replay < 0 {
+		return errors.New("Revoke.TTL, Revoke.Cache and Revoke.Replay must not be negative")
 	}
 	if c.Revoke.TTL > 0 && c.Auth.MaxTokenTTL > 0 && c.Revoke.TTL < c.Auth.MaxTokenTTL {
 		return fmt.Errorf("Revoke.TTL (%v) is shorter than Auth.MaxTokenTTL (%v): a revoked token would "+

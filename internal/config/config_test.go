@@ -108,6 +108,7 @@ func TestValidateRefuses(t *testing.T) {
 			c.Revoke.TTL = 59 * time.Minute
 		}, "Revoke.TTL"},
 		{"revocation cache negative", func(c *Config) { c.Revoke.Cache = -time.Second }, "Revoke.Cache"},
+		{"replay window negative", func(c *Config) { c.Revoke.Replay = -time.Second }, "Revoke.Replay"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -198,8 +199,9 @@ func TestDefaultsFillWhatTheFileLeavesOut(t *testing.T) {
 		c.Stream.MaxBatch != 1000 || c.Stream.BatchBodyLimit() != 1<<20 ||
 		c.QRLogin.BasePath != "/v1/qr/sessions" || c.Demo.Enabled || !c.Redis.Embedded() ||
 		c.Stream.DrainWindow != 3*time.Second || c.Stream.RefusalRetry != 5*time.Second ||
-		c.QRLogin.ScansPerMinute != 10 || c.QRLogin.AutoExchange || c.QRLogin.ExpirySweep != 5*time.Second {
-		t.Errorf("defaults: %+v %+v %+v %+v", c.Auth, c.Stream, c.Limits, c.QRLogin)
+		c.QRLogin.ScansPerMinute != 10 || c.QRLogin.AutoExchange || c.QRLogin.ExpirySweep != 5*time.Second ||
+		c.Revoke.Replay != 5*time.Minute {
+		t.Errorf("defaults: %+v %+v %+v %+v %+v", c.Auth, c.Stream, c.Limits, c.QRLogin, c.Revoke)
 	}
 	if c.QRLogin.ContentFor("abc", "k-_1") != "sseapi://qr-login?id=abc&key=k-_1" {
 		t.Errorf("default QR content %q", c.QRLogin.ContentFor("abc", "k-_1"))

@@ -4,6 +4,12 @@
 // revoke it first stores a not-before for the user, by the Redis clock, which the one
 // credential check (auth.Authenticator) reads through NotBefore, cached for a moment: a
 // token, ticket or resume cookie issued before it is refused from then on.
+//
+// Pub/sub keeps nothing: a message told while an instance's subscription is down never
+// reaches it. So each message is also kept for Config.Replay in a capped Redis stream
+// (LogKey), written by the script that publishes it; after every (re)subscription an
+// instance reads what the log holds within that window and applies what it has not heard
+// yet, each message once (by its random id), to the streams opened before the message.
 package revoke
 
 import (
@@ -14,7 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,12 +35,20 @@ import (
 // Channel is the control channel every instance listens on.
 var Channel = publish.Key("control")
 
+// LogKey is the Redis stream that keeps the control channel's messages for Config.Replay.
+// One key: in a Redis Cluster it lives in one slot, and the script that appends to it
+// publishes on Channel, which the Cluster copies to every node.
+var LogKey = publish.Key("control", "log")
+
 // Key holds the not-before of user uid: milliseconds by the Redis clock.
 func Key(uid string) string { return publish.Key("revoked", uid) }
 
 // Streams are the streams of this instance (stream.Runtime).
 type Streams interface {
 	EndUser(uid string, why error) int
+	// EndUserOpenedBefore ends those of uid's streams opened before before (this
+	// instance's clock): what a message heard late was told for.
+	EndUserOpenedBefore(uid string, why error, before time.Time) int
 }
 
 // Config is what a Revoker needs.
@@ -42,6 +58,25 @@ type Config struct {
 	TTL time.Duration
 	// Cache is how long a not-before read from Redis is believed (default 1s).
 	Cache time.Duration
+	// Replay is how long a disconnect is kept in Redis (LogKey) for the instances whose
+	// control subscription is down when it is told: one that subscribes again within it
+	// ends the streams the disconnect was for. 0: nothing is kept, and a disconnect told
+	// while an instance's subscription is down never reaches that instance's streams.
+	Replay time.Duration
+
+	caughtUp func() // tests: called after each successful replay of the log
+}
+
+// Stats count the control messages of the other instances that this one took.
+type Stats struct {
+	// Live were heard on the channel, Replayed read from the log after a (re)subscription,
+	// both applied (ending the streams they were for, if any are open here).
+	Live, Replayed int64
+	// Duplicates were heard again (on the channel and in the log, or twice in the log)
+	// and not applied again.
+	Duplicates int64
+	// CatchUps are the replays of the log done, one after every (re)subscription.
+	CatchUps int64
 }
 
 // Revoker disconnects users and keeps their revocations.
@@ -57,6 +92,16 @@ type Revoker struct {
 
 	ps   *redis.PubSub
 	done chan struct{}
+	// stop cancels a replay under way at Close.
+	ctx  context.Context
+	stop context.CancelFunc
+
+	// heard holds the ids of the messages taken (by the listener alone) with when they
+	// were first heard, for as long as the log may hand them out again.
+	heard      map[string]time.Time
+	heardSweep int
+
+	live, replayed, duplicates, catchUps atomic.Int64
 }
 
 type cached struct {
@@ -72,6 +117,9 @@ type message struct {
 	// hear of it refuse the reconnects at once, whatever they have cached.
 	NotBefore int64  `json:"notBefore,omitempty"`
 	From      string `json:"from"`
+	// ID is random, the same on the channel and in the log: an instance applies a message
+	// once however often it hears of it. Empty from instances that keep no log.
+	ID string `json:"id,omitempty"`
 }
 
 // New listens on the control channel of rdb for the disconnects of other instances, which
@@ -80,14 +128,18 @@ func New(rdb redis.UniversalClient, streams Streams, c Config) *Revoker {
 	if c.Cache <= 0 {
 		c.Cache = time.Second
 	}
-	id := make([]byte, 8)
-	_, _ = rand.Read(id)
-	r := &Revoker{
-		rdb: rdb, streams: streams, conf: c, instance: hex.EncodeToString(id),
-		cache: make(map[string]cached),
-		sweep: minSweep,
-		done:  make(chan struct{}),
+	if c.Replay < 0 {
+		c.Replay = 0
 	}
+	r := &Revoker{
+		rdb: rdb, streams: streams, conf: c, instance: randomID(),
+		cache:      make(map[string]cached),
+		sweep:      minSweep,
+		done:       make(chan struct{}),
+		heard:      make(map[string]time.Time),
+		heardSweep: minSweep,
+	}
+	r.ctx, r.stop = context.WithCancel(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	r.ps = rdb.Subscribe(ctx, Channel)
@@ -96,40 +148,229 @@ func New(rdb redis.UniversalClient, streams Streams, c Config) *Revoker {
 	if _, err := r.ps.Receive(ctx); err != nil {
 		logx.Errorf("revoke: control channel not subscribed yet: %v (retrying)", err)
 	}
-	go r.listen()
+	// With the subscriptions: each one, after a reconnection, is when to replay the log.
+	go r.listen(r.ps.ChannelWithSubscriptions())
 	return r
+}
+
+func randomID() string {
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	return hex.EncodeToString(id)
 }
 
 // Close stops listening.
 func (r *Revoker) Close() {
+	r.stop()
 	_ = r.ps.Close()
 	<-r.done
 }
 
-func (r *Revoker) listen() {
-	defer close(r.done)
-	for m := range r.ps.Channel() {
-		var msg message
-		if err := json.Unmarshal([]byte(m.Payload), &msg); err != nil || msg.UID == "" {
-			logx.Errorf("revoke: unreadable control message")
-			continue
-		}
-		if msg.From == r.instance {
-			continue // applied already
-		}
-		r.apply(msg)
+// Stats says what this instance took from the others so far.
+func (r *Revoker) Stats() Stats {
+	return Stats{
+		Live: r.live.Load(), Replayed: r.replayed.Load(),
+		Duplicates: r.duplicates.Load(), CatchUps: r.catchUps.Load(),
 	}
 }
 
-// apply ends uid's streams here, after remembering the revocation so that their
-// reconnects are refused.
-func (r *Revoker) apply(msg message) int {
+// replayRetry is how soon a replay of the log that failed (Redis not answering yet) is
+// tried again.
+const replayRetry = time.Second
+
+func (r *Revoker) listen(ch <-chan any) {
+	defer close(r.done)
+	// The subscription confirmed (or not) in New is the first to replay after: a message
+	// told before it is in the log.
+	behind := r.conf.Replay > 0
+	failing := false
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	for {
+		if behind {
+			switch err := r.catchUp(); {
+			case err == nil:
+				behind = false
+				if failing {
+					logx.Info("revoke: control log replayed")
+				}
+				failing = false
+				r.catchUps.Add(1)
+				if r.conf.caughtUp != nil {
+					r.conf.caughtUp()
+				}
+			case r.ctx.Err() != nil:
+				return // closing
+			default:
+				if !failing {
+					logx.Errorf("revoke: cannot replay the control log: %v (retrying every %v)", err, replayRetry)
+				}
+				failing = true
+				retry.Reset(replayRetry)
+			}
+		}
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			switch m := m.(type) {
+			case *redis.Subscription:
+				// Subscribed again after a reconnection: what was told meanwhile is in the
+				// log only.
+				if m.Kind == "subscribe" && r.conf.Replay > 0 {
+					behind = true
+				}
+			case *redis.Message:
+				r.hear(m.Payload, time.Time{})
+			}
+		case <-retry.C:
+		}
+	}
+}
+
+// hear takes a message of another instance: on the channel (before zero: for every
+// stream of its user), or from the log (for the streams opened before before). It is
+// applied once, however often it is heard.
+func (r *Revoker) hear(payload string, before time.Time) {
+	var msg message
+	if err := json.Unmarshal([]byte(payload), &msg); err != nil || msg.UID == "" {
+		logx.Errorf("revoke: unreadable control message")
+		return
+	}
+	if msg.From == r.instance {
+		return // applied already
+	}
+	if msg.ID != "" && r.conf.Replay > 0 {
+		if _, ok := r.heard[msg.ID]; ok {
+			r.duplicates.Add(1)
+			return
+		}
+		r.note(msg.ID)
+	}
+	if before.IsZero() {
+		r.live.Add(1)
+		r.apply(msg, before)
+		return
+	}
+	r.replayed.Add(1)
+	if n := r.apply(msg, before); n > 0 {
+		logx.Infof("revoke: a disconnect heard late ended %d streams", n)
+	}
+}
+
+// note remembers a message's id for as long as the log may hand it out again: Replay by
+// the Redis clock, doubled for the clocks' drift and the replay's own time.
+func (r *Revoker) note(id string) {
+	now := time.Now()
+	if len(r.heard) >= r.heardSweep {
+		for k, at := range r.heard {
+			if now.Sub(at) > 2*r.conf.Replay {
+				delete(r.heard, k)
+			}
+		}
+		r.heardSweep = max(minSweep, 2*len(r.heard))
+	}
+	r.heard[id] = now
+}
+
+// apply ends uid's streams here (those opened before before, unless it is zero), after
+// remembering the revocation so that their reconnects are refused.
+func (r *Revoker) apply(msg message, before time.Time) int {
 	why := stream.ErrDisconnected
 	if msg.Revoke {
 		why = stream.ErrRevoked
 		r.remember(msg.UID, time.UnixMilli(msg.NotBefore))
 	}
-	return r.streams.EndUser(msg.UID, why)
+	if before.IsZero() {
+		return r.streams.EndUser(msg.UID, why)
+	}
+	return r.streams.EndUserOpenedBefore(msg.UID, why, before)
+}
+
+// replayPage is how many messages of the log one read returns.
+const replayPage = 256
+
+// readScript reads the log from ARGV[1] (an exclusive start; empty: Replay ago, by the
+// Redis clock), with the Redis clock's now, so that the age of each message is measured on
+// one clock whatever this instance's says.
+var readScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local from = ARGV[1]
+if from == '' then
+  from = string.format('%.0f', now - tonumber(ARGV[2]))
+end
+return {now, redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ARGV[3])}
+`)
+
+// catchUp applies what the log holds within Replay and this instance has not heard: each
+// message to the streams opened before it was told.
+func (r *Revoker) catchUp() error {
+	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+	defer cancel()
+	from := ""
+	for {
+		res, err := readScript.Run(ctx, r.rdb, []string{LogKey}, from, r.conf.Replay.Milliseconds(), replayPage).Slice()
+		read := time.Now()
+		if err != nil {
+			return err
+		}
+		now, entries, err := parseLog(res)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			from = "(" + e.id
+			// Trimming is approximate: older messages may still be there.
+			age := time.Duration(now-e.ms) * time.Millisecond
+			if age > r.conf.Replay {
+				continue
+			}
+			// The message's instant on this instance's clock, at the latest: the read came
+			// back after Redis's now, so a stream opened within that round trip after the
+			// message is ended too (the safe side).
+			r.hear(e.payload, read.Add(-age))
+		}
+		if len(entries) < replayPage {
+			return nil
+		}
+	}
+}
+
+type logEntry struct {
+	id      string
+	ms      int64
+	payload string
+}
+
+// parseLog reads readScript's answer: the Redis clock's now, and the entries.
+func parseLog(res []any) (now int64, entries []logEntry, err error) {
+	bad := fmt.Errorf("revoke: unexpected log reply %v", res)
+	if len(res) != 2 {
+		return 0, nil, bad
+	}
+	now, ok := res[0].(int64)
+	raw, ok2 := res[1].([]any)
+	if !ok || !ok2 {
+		return 0, nil, bad
+	}
+	for _, x := range raw {
+		e, ok := x.([]any)
+		if len(e) != 2 || !ok {
+			return 0, nil, bad
+		}
+		id, _ := e[0].(string)
+		fields, _ := e[1].([]any)
+		msStr, _, _ := strings.Cut(id, "-")
+		ms, err := strconv.ParseInt(msStr, 10, 64)
+		if err != nil || len(fields) != 2 {
+			return 0, nil, bad
+		}
+		payload, _ := fields[1].(string)
+		entries = append(entries, logEntry{id: id, ms: ms, payload: payload})
+	}
+	return now, entries, nil
 }
 
 // revokeScript stores the not-before of a user: now by the Redis clock, the same for every
@@ -146,6 +387,18 @@ end
 return now
 `)
 
+// tellScript keeps a message in the log, dropping the ones older than the window (ARGV[2]
+// ms; approximately: whole nodes of the stream at once), and publishes it: both or
+// neither. The log expires a window after the last message.
+var tellScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local keep = tonumber(ARGV[2])
+redis.call('XADD', KEYS[1], 'MINID', '~', string.format('%.0f', now - keep), '*', 'm', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], keep)
+return redis.call('PUBLISH', ARGV[3], ARGV[1])
+`)
+
 // Disconnect ends every stream of uid, on this instance at once and on the others within a
 // moment, and says how many it ended here. With revoke, it first refuses, from now on and
 // on every instance, every credential of uid issued before now (a token issued afterwards
@@ -159,9 +412,17 @@ func (r *Revoker) Disconnect(ctx context.Context, uid string, revoke bool) (int,
 		}
 		msg.NotBefore = nb
 	}
-	n := r.apply(msg)
-	payload, _ := json.Marshal(msg)
-	if err := r.rdb.Publish(ctx, Channel, payload).Err(); err != nil {
+	n := r.apply(msg, time.Time{})
+	var err error
+	if r.conf.Replay > 0 {
+		msg.ID = randomID()
+		payload, _ := json.Marshal(msg)
+		err = tellScript.Run(ctx, r.rdb, []string{LogKey}, payload, r.conf.Replay.Milliseconds(), Channel).Err()
+	} else {
+		payload, _ := json.Marshal(msg)
+		err = r.rdb.Publish(ctx, Channel, payload).Err()
+	}
+	if err != nil {
 		return n, fmt.Errorf("tell the other instances: %w", err)
 	}
 	return n, nil

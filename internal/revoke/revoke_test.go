@@ -16,26 +16,70 @@ import (
 // streams records the ends a Revoker asks for, as an instance's streams would take them.
 type streams struct {
 	mu    sync.Mutex
-	open  map[string]int
+	open  map[string][]time.Time // when each stream of a user opened
 	ended chan end
 }
 
 type end struct {
-	uid string
-	why error
+	uid    string
+	why    error
+	before time.Time // zero: every stream of uid
+	n      int       // the streams ended
 }
 
+// newStreams holds open[uid] streams of each uid, opened long ago.
 func newStreams(open map[string]int) *streams {
-	return &streams{open: open, ended: make(chan end, 16)}
+	s := &streams{open: make(map[string][]time.Time), ended: make(chan end, 16)}
+	for uid, n := range open {
+		s.open[uid] = make([]time.Time, n)
+	}
+	return s
 }
 
-func (s *streams) EndUser(uid string, why error) int {
+// openAt opens a stream of uid at instant at.
+func (s *streams) openAt(uid string, at time.Time) {
 	s.mu.Lock()
-	n := s.open[uid]
-	delete(s.open, uid)
+	defer s.mu.Unlock()
+	s.open[uid] = append(s.open[uid], at)
+}
+
+func (s *streams) EndUser(uid string, why error) int { return s.end(uid, why, time.Time{}) }
+
+func (s *streams) EndUserOpenedBefore(uid string, why error, before time.Time) int {
+	return s.end(uid, why, before)
+}
+
+func (s *streams) end(uid string, why error, before time.Time) int {
+	s.mu.Lock()
+	var kept []time.Time
+	for _, at := range s.open[uid] {
+		if !before.IsZero() && !at.Before(before) {
+			kept = append(kept, at)
+		}
+	}
+	n := len(s.open[uid]) - len(kept)
+	s.open[uid] = kept
 	s.mu.Unlock()
-	s.ended <- end{uid, why}
+	s.ended <- end{uid, why, before, n}
 	return n
+}
+
+// left is the number of uid's streams still open.
+func (s *streams) left(uid string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.open[uid])
+}
+
+// none fails t if a stream was ended (the caller waited for the event that would
+// precede it).
+func (s *streams) none(t *testing.T) {
+	t.Helper()
+	select {
+	case e := <-s.ended:
+		t.Fatalf("streams ended: %+v", e)
+	default:
+	}
 }
 
 func (s *streams) next(t *testing.T) end {

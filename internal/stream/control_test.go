@@ -95,3 +95,38 @@ func TestEndUserEndsThatUsersStreamsAndSaysWhy(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A disconnect heard of late ends the streams opened before it only: the user's stream
+// opened since keeps running.
+func TestEndUserOpenedBeforeSparesTheStreamsOpenedSince(t *testing.T) {
+	topic := redistest.Name("rt:")
+	f := serve(t, Config{}, forward(Plan{Topics: []string{topic}, UID: "carol"}))
+	open := func() <-chan string {
+		in := lines(f.get(t, "/", nil).Body)
+		waitLine(t, in, func(l string) bool { return strings.HasPrefix(l, "id: ") })
+		return in
+	}
+	old1, old2 := open(), open()
+	told := time.Now() // the disconnect's instant, by this instance's clock
+	since := open()
+	if n := f.rt.EndUserOpenedBefore("carol", ErrDisconnected, told); n != 2 {
+		t.Fatalf("ended %d streams, want the 2 opened before", n)
+	}
+	for _, in := range []<-chan string{old1, old2} {
+		waitLine(t, in, func(l string) bool { return strings.HasPrefix(l, `data: {"code":"disconnected"`) })
+		for range in {
+		}
+	}
+	for range 2 {
+		if err := f.waitEnd(t); !errors.Is(err, ErrDisconnected) {
+			t.Fatalf("end cause %v", err)
+		}
+	}
+	if f.rt.Len() != 1 {
+		t.Fatalf("%d streams open, want the one opened since", f.rt.Len())
+	}
+	if n := f.rt.EndUser("carol", ErrDisconnected); n != 1 {
+		t.Fatalf("EndUser ended %d, want the last one", n)
+	}
+	waitLine(t, since, func(l string) bool { return strings.HasPrefix(l, `data: {"code":"disconnected"`) })
+}

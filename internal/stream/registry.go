@@ -32,7 +32,10 @@ type registry struct {
 	drained   chan struct{}
 }
 
-type admission struct{ uid string }
+type admission struct {
+	uid    string
+	opened time.Time // when the stream's request came in, before its credential was checked
+}
 
 // newRegistry limits streams to maxTotal on this instance and maxPerHolder per holder;
 // zero means no limit.
@@ -46,10 +49,10 @@ func newRegistry(maxTotal, maxPerHolder int) *registry {
 	}
 }
 
-// admit counts a stream of holder, for user uid ("": anonymous), which end ends at shutdown
-// or at the user's disconnect. release must be called when the stream ends; calling it
-// again does nothing.
-func (r *registry) admit(holder, uid string, end context.CancelCauseFunc) (release func(), err error) {
+// admit counts a stream of holder, for user uid ("": anonymous), opened at opened, which end
+// ends at shutdown or at the user's disconnect. release must be called when the stream ends;
+// calling it again does nothing.
+func (r *registry) admit(holder, uid string, opened time.Time, end context.CancelCauseFunc) (release func(), err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
@@ -60,7 +63,7 @@ func (r *registry) admit(holder, uid string, end context.CancelCauseFunc) (relea
 	case r.maxPerHolder > 0 && r.perHolder[holder] >= r.maxPerHolder:
 		return nil, ErrUserFull
 	}
-	a := &admission{uid: uid}
+	a := &admission{uid: uid, opened: opened}
 	r.ends[a] = end
 	if uid != "" {
 		if r.byUser[uid] == nil {
@@ -93,15 +96,19 @@ func (r *registry) release(a *admission, holder string) {
 	}
 }
 
-// endUser ends every open stream of user uid with why, and says how many there were.
-func (r *registry) endUser(uid string, why error) int {
+// endUser ends every open stream of user uid opened before before (zero: all of them) with
+// why, and says how many it ended.
+func (r *registry) endUser(uid string, why error, before time.Time) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	mine := r.byUser[uid]
-	for a := range mine {
-		r.ends[a](why)
+	n := 0
+	for a := range r.byUser[uid] {
+		if before.IsZero() || a.opened.Before(before) {
+			r.ends[a](why)
+			n++
+		}
 	}
-	return len(mine)
+	return n
 }
 
 // len is the number of open streams.

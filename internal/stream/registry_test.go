@@ -13,20 +13,20 @@ import (
 func TestLimitsAndRelease(t *testing.T) {
 	r := newRegistry(3, 2)
 	end := func(error) {}
-	rel1, err := r.admit("a", "", end)
+	rel1, err := r.admit("a", "", time.Time{}, end)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.admit("a", "", end); err != nil {
+	if _, err := r.admit("a", "", time.Time{}, end); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.admit("a", "", end); !errors.Is(err, ErrUserFull) {
+	if _, err := r.admit("a", "", time.Time{}, end); !errors.Is(err, ErrUserFull) {
 		t.Fatalf("third stream of a holder: %v", err)
 	}
-	if _, err := r.admit("b", "", end); err != nil {
+	if _, err := r.admit("b", "", time.Time{}, end); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.admit("c", "", end); !errors.Is(err, ErrInstanceFull) {
+	if _, err := r.admit("c", "", time.Time{}, end); !errors.Is(err, ErrInstanceFull) {
 		t.Fatalf("fourth stream: %v", err)
 	}
 	rel1()
@@ -34,7 +34,7 @@ func TestLimitsAndRelease(t *testing.T) {
 	if r.len() != 2 {
 		t.Fatalf("len = %d", r.len())
 	}
-	if _, err := r.admit("a", "", end); err != nil {
+	if _, err := r.admit("a", "", time.Time{}, end); err != nil {
 		t.Fatalf("after a release: %v", err)
 	}
 }
@@ -43,7 +43,7 @@ func TestShutdownSpreadsTheEndsOverItsWindow(t *testing.T) {
 	r := newRegistry(0, 0)
 	ended := make(chan struct{}, 50)
 	for i := 0; i < 50; i++ {
-		if _, err := r.admit("u", "", func(error) { ended <- struct{}{} }); err != nil {
+		if _, err := r.admit("u", "", time.Time{}, func(error) { ended <- struct{}{} }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -69,7 +69,7 @@ func TestShutdownEndsEveryStream(t *testing.T) {
 	var ctxs []context.Context
 	for i := 0; i < 3; i++ {
 		ctx, cancel := context.WithCancelCause(context.Background())
-		rel, err := r.admit("u", "", cancel)
+		rel, err := r.admit("u", "", time.Time{}, cancel)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +91,7 @@ func TestShutdownEndsEveryStream(t *testing.T) {
 		rel()
 	}
 	<-drained
-	if _, err := r.admit("u", "", func(error) {}); !errors.Is(err, ErrShuttingDown) {
+	if _, err := r.admit("u", "", time.Time{}, func(error) {}); !errors.Is(err, ErrShuttingDown) {
 		t.Fatalf("admit during shutdown: %v", err)
 	}
 }

@@ -110,7 +110,15 @@ func (rt *Runtime) Len() int { return rt.reg.len() }
 
 // EndUser ends every open stream of user uid on this instance, with why (ErrDisconnected or
 // ErrRevoked: the client is told so), and says how many there were.
-func (rt *Runtime) EndUser(uid string, why error) int { return rt.reg.endUser(uid, why) }
+func (rt *Runtime) EndUser(uid string, why error) int { return rt.reg.endUser(uid, why, time.Time{}) }
+
+// EndUserOpenedBefore is EndUser for the streams whose request came in before before (by
+// this instance's clock): a disconnect heard of late ends the streams it was told for, not
+// the ones the user opened since. A stream counts from its request's arrival, before its
+// credential was checked, so a stream admitted on a credential revoked meanwhile is ended.
+func (rt *Runtime) EndUserOpenedBefore(uid string, why error, before time.Time) int {
+	return rt.reg.endUser(uid, why, before)
+}
 
 func (rt *Runtime) newStream(w http.ResponseWriter, r *http.Request, route string) *Stream {
 	// The stream's context keeps the request's values but not its end: a detached stream

@@ -115,7 +115,7 @@ func (s *Stream) Subscribe(p Plan) (*Subscription, error) {
 	if holder == "" {
 		holder = "address:" + middleware.ClientAddr(s.ctx)
 	}
-	if s.release, err = s.rt.reg.admit(holder, p.UID, s.end); err != nil {
+	if s.release, err = s.rt.reg.admit(holder, p.UID, s.start, s.end); err != nil {
 		if errors.Is(err, ErrShuttingDown) {
 			return nil, apierr.Unavailable(err.Error())
 		}

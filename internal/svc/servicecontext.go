@@ -136,7 +136,9 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 		streamConf.Presence = tracker
 	}
 	streams := stream.New(hub, streamConf)
-	revoker := revoke.New(conn.Client, streams, revoke.Config{TTL: c.RevokeTTL(), Cache: c.Revoke.Cache})
+	revoker := revoke.New(conn.Client, streams, revoke.Config{
+		TTL: c.RevokeTTL(), Cache: c.Revoke.Cache, Replay: c.Revoke.Replay,
+	})
 	// Every credential of every route passes the revocations.
 	authn.Revocations = revoker
 	return &ServiceContext{
