@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 
 	"github.com/zeromicro/go-zero/rest/httpx"
@@ -39,16 +40,19 @@ func withBody[T any](read func(io.Reader) (T, error), next http.HandlerFunc) htt
 }
 
 // decodeJSONBody decodes one JSON object, with no unknown fields, from r into v. The body
-// arrives bounded in size (BodyLimit) and in time (Edge); passing the size is a 413 with
-// the message tooLarge, anything else a 400 that says the body must be shape.
+// arrives bounded in size (BodyLimit) and in time (Edge): passing the size is a 413 with
+// the message tooLarge, the time a 408, anything else a 400 that says the body must be shape.
 func decodeJSONBody(r io.Reader, v any, shape, tooLarge string) error {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	var maxBytes *http.MaxBytesError
+	var netErr net.Error
 	switch {
 	case errors.As(err, &maxBytes):
 		return apierr.TooLarge(tooLarge)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return apierr.Parsing(err) // 408, as on the routes the generated handlers parse
 	case err != nil:
 		return apierr.BadRequest("body must be " + shape + ": " + err.Error())
 	case dec.More():

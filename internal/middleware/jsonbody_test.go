@@ -150,8 +150,7 @@ func TestJSONBodyTimeBound(t *testing.T) {
 	if waited := time.Since(begin); waited < timeout {
 		t.Fatalf("answered after %v, before the timeout", waited)
 	}
-	// As the publish routes have answered it so far: a read that failed is a bad body.
-	wantResponseError(t, resp, http.StatusBadRequest, "bad_request")
+	wantResponseError(t, resp, http.StatusRequestTimeout, "request_timeout")
 	if n := reached.Load(); n != 0 {
 		t.Fatalf("the handler ran %d times", n)
 	}
