@@ -4,14 +4,10 @@
 package middleware
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
-
-	"github.com/zeromicro/go-zero/rest/httpx"
 
 	"github.com/sseapi/sse-api/internal/apierr"
 )
@@ -23,12 +19,9 @@ type PublishBody struct {
 	Data []byte
 }
 
-type publishBodyKey struct{}
-
 // PublishBodyFrom returns the body PublishBodyMiddleware read.
 func PublishBodyFrom(ctx context.Context) (PublishBody, bool) {
-	b, ok := ctx.Value(publishBodyKey{}).(PublishBody)
-	return b, ok
+	return bodyFrom[PublishBody](ctx)
 }
 
 // PublishBodyMiddleware reads {"event": ..., "data": <any JSON value>} with encoding/json:
@@ -42,17 +35,7 @@ func NewPublishBodyMiddleware() *PublishBodyMiddleware {
 }
 
 func (m *PublishBodyMiddleware) Handle(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := readPublishBody(r.Body)
-		if err != nil {
-			httpx.ErrorCtx(r.Context(), w, err)
-			return
-		}
-		// The generated handler parses the request again for its path parameters.
-		r.Body = io.NopCloser(bytes.NewReader(nil))
-		r.ContentLength = 0
-		next(w, r.WithContext(context.WithValue(r.Context(), publishBodyKey{}, body)))
-	}
+	return withBody(readPublishBody, next)
 }
 
 func readPublishBody(r io.Reader) (PublishBody, error) {
@@ -60,23 +43,16 @@ func readPublishBody(r io.Reader) (PublishBody, error) {
 		Event string          `json:"event"`
 		Data  json.RawMessage `json:"data"`
 	}
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&raw)
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return PublishBody{}, apierr.TooLarge("request body is larger than the limit")
-	case err != nil:
-		return PublishBody{}, apierr.BadRequest(`body must be {"event": "<name, optional>", "data": <any JSON value>}: ` + err.Error())
-	case dec.More():
-		return PublishBody{}, apierr.BadRequest("body must hold one JSON object")
-	case len(raw.Data) == 0:
+	if err := decodeJSONBody(r, &raw, `{"event": "<name, optional>", "data": <any JSON value>}`,
+		"request body is larger than the limit"); err != nil {
+		return PublishBody{}, err
+	}
+	if len(raw.Data) == 0 {
 		return PublishBody{}, apierr.BadRequest(`"data" is required`)
 	}
-	var data bytes.Buffer
-	if err := json.Compact(&data, raw.Data); err != nil {
+	data, err := compactJSON(raw.Data)
+	if err != nil {
 		return PublishBody{}, apierr.BadRequest("data is not valid JSON")
 	}
-	return PublishBody{Event: raw.Event, Data: data.Bytes()}, nil
+	return PublishBody{Event: raw.Event, Data: data}, nil
 }
