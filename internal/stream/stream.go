@@ -125,7 +125,7 @@ func (s *Stream) Subscribe(p Plan) (*Subscription, error) {
 	if err != nil {
 		return nil, apierr.Unavailable("event source not ready: " + err.Error())
 	}
-	s.sub = &Subscription{s: s, sub: sub}
+	s.sub = &Subscription{sub: sub}
 	if p.Commit != nil {
 		if err := p.Commit(s.ctx); err != nil {
 			return nil, err
@@ -147,6 +147,7 @@ func (s *Stream) Subscribe(p Plan) (*Subscription, error) {
 		// The client reconnects, with a fresh credential, and resumes.
 		s.timers = append(s.timers, time.AfterFunc(time.Until(p.Until), func() { s.end(ErrCredentialExpired) }))
 	}
+	s.sub.w, s.sub.ctx = s.writer(), s.ctx // final now that it is open (and detached, if it can be)
 	s.sub.startBeat(s.rt.conf.Heartbeat)
 	return s.sub, nil
 }
