@@ -26,7 +26,7 @@ func (b *bench) startPhase(srv *server, load []int, cpuProfile bool) *phase {
 	p.redis0, _ = readProcs(b.redisPids())
 	o := b.o
 	if cpuProfile && o.profile != "" && srv.kind == "sse-api" {
-		file := fmt.Sprintf("%s/cpu-%s-%s.pb.gz", o.profile, o.scenario, b.runID)
+		file := b.profileFile("cpu", srv)
 		p.profile.Go(func() {
 			if err := srv.cpuProfile(b.ctx, max(1, int(o.duration.Seconds())-2), file); err != nil {
 				fmt.Fprintln(os.Stderr, "ssebench: cpu profile:", err)
@@ -58,4 +58,17 @@ func (pub *publisher) report(r *result, elapsed time.Duration) {
 	}
 	r.PublishPerSec = float64(r.Published) / elapsed.Seconds()
 	r.PublishLat = latencyOf(pub.lat.snapshot())
+}
+
+// profileFile names a profile of srv in -profile: what, the scenario, the server (sse-api or
+// sse-api@before, and its place in -servers when one repeats) and the run.
+func (b *bench) profileFile(what string, srv *server) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.profiled == nil {
+		b.profiled = map[string]int{}
+	}
+	key := what + " " + srv.name
+	b.profiled[key]++
+	return fmt.Sprintf("%s/%s-%s-%s-%d-%s.pb.gz", b.o.profile, what, b.o.scenario, srv.name, b.profiled[key], b.runID)
 }

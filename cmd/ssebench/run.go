@@ -33,6 +33,8 @@ type bench struct {
 	tokenExp time.Time
 	status   func() string // the progress line of the current phase
 	mu       sync.Mutex
+	// profiled counts the profiles taken of each kind and server (see profileFile).
+	profiled map[string]int
 	// config is the scenario's YAML for the sse-api config (read here, not from the
 	// scenarios map by startAPI, which a scenario's measure may call).
 	config string
@@ -148,6 +150,13 @@ func (b *bench) run() ([]result, error) {
 		kind = strings.TrimSpace(kind)
 		if kind == "" {
 			continue
+		}
+		if b.redisP != nil {
+			// Every server starts on an empty Redis: the topics of the run's earlier servers
+			// (the same names) would make a later one read and trim longer streams.
+			if err := b.rdb.FlushAll(b.ctx).Err(); err != nil {
+				return nil, fmt.Errorf("flushing the private Redis: %w", err)
+			}
 		}
 		srv, err := b.startServer(kind)
 		if err != nil {

@@ -86,7 +86,7 @@ func (b *bench) streams(srv *server, plan streamPlan) (result, error) {
 	if o.profile != "" && srv.kind == "sse-api" {
 		// The first 2 s of the opens: long enough to show the open path, short enough to
 		// end before the opens do.
-		file := fmt.Sprintf("%s/cpu-open-%s-%s.pb.gz", o.profile, o.scenario, b.runID)
+		file := b.profileFile("cpu-open", srv)
 		openProfile.Go(func() {
 			if err := srv.cpuProfile(b.ctx, 2, file); err != nil {
 				fmt.Fprintln(os.Stderr, "ssebench: open cpu profile:", err)
@@ -133,7 +133,7 @@ func (b *bench) streams(srv *server, plan streamPlan) (result, error) {
 	r.IdleCPUPercent = 100 * (held.CPU - c0.CPU).Seconds() / time.Since(h0).Seconds()
 	r.Runtime = srv.runtimeFigures()
 	if o.profile != "" && srv.kind == "sse-api" {
-		if err := srv.heapProfile(fmt.Sprintf("%s/heap-%s-%s.pb.gz", o.profile, o.scenario, b.runID)); err != nil {
+		if err := srv.heapProfile(b.profileFile("heap", srv)); err != nil {
 			fmt.Fprintln(os.Stderr, "ssebench: heap profile:", err)
 		}
 	}
@@ -178,6 +178,13 @@ func (b *bench) streams(srv *server, plan streamPlan) (result, error) {
 		}
 	}
 	ph.end(&r)
+	if o.profile != "" && srv.kind == "sse-api" {
+		// Against the one taken after the hold (pprof -base), its alloc_space is what
+		// publishing allocated.
+		if err := srv.heapProfile(b.profileFile("heap-published", srv)); err != nil {
+			fmt.Fprintln(os.Stderr, "ssebench: heap profile:", err)
+		}
+	}
 	pub.report(&r, pubEnd.Sub(p0))
 	r.Deliveries = last - before.Events
 	r.ExpectedDeliveries = want
