@@ -22,6 +22,10 @@ const (
 	MaxLimit     = 1000
 )
 
+// DefaultMaxBytes bounds a page in bytes when New is given no bound: MaxLimit events of
+// Stream.MaxPayload each would otherwise make one page of tens of MiB.
+const DefaultMaxBytes = 1 << 20
+
 var (
 	ErrInvalidTopic = publish.ErrInvalidTopic
 	ErrInvalidAfter = errors.New("after must be an event id, <ms>-<seq>")
@@ -47,7 +51,8 @@ type Page struct {
 	// after asked for (or, from the start, the topic's newest id, so that polling from it
 	// gets only what comes next).
 	Next string
-	// More says that more events are kept after Next.
+	// More says that more events are kept after Next: the page held limit events, or the
+	// next one would have taken it past the Reader's byte bound.
 	More bool
 	// Truncated says that events after the given after were dropped before they were
 	// read: the page does not follow on from after.
@@ -56,14 +61,23 @@ type Page struct {
 
 // Reader reads histories from Redis.
 type Reader struct {
-	rdb redis.UniversalClient
+	rdb      redis.UniversalClient
+	maxBytes int64
 }
 
-// New returns a Reader on rdb (standalone, Sentinel or Cluster).
-func New(rdb redis.UniversalClient) *Reader { return &Reader{rdb: rdb} }
+// New returns a Reader on rdb (standalone, Sentinel or Cluster) whose pages hold at most
+// maxBytes of events (their ids, names and data; DefaultMaxBytes when not positive).
+func New(rdb redis.UniversalClient, maxBytes int64) *Reader {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	return &Reader{rdb: rdb, maxBytes: maxBytes}
+}
 
 // Page returns up to limit events of topic that come after the id after, oldest first;
-// after empty means from the oldest kept.
+// after empty means from the oldest kept. Redis stops the page before the event that would
+// take it past the Reader's byte bound, but always gives the first, however large, so that
+// paging on from Next moves on.
 func (r *Reader) Page(ctx context.Context, topic, after string, limit int) (Page, error) {
 	if !publish.ValidTopic(topic) {
 		return Page{}, ErrInvalidTopic
@@ -80,11 +94,11 @@ func (r *Reader) Page(ctx context.Context, topic, after string, limit int) (Page
 		from, start = id, id.Next().String()
 	}
 	raw, err := pageScript.Run(ctx, r.rdb,
-		[]string{publish.StreamKey(topic), publish.MetaKey(topic)}, start, limit+1).Slice()
+		[]string{publish.StreamKey(topic), publish.MetaKey(topic)}, start, limit, r.maxBytes).Slice()
 	if err != nil {
 		return Page{}, fmt.Errorf("read history of %s: %w", topic, err)
 	}
-	if len(raw) != 4 {
+	if len(raw) != 5 {
 		return Page{}, fmt.Errorf("read history of %s: unexpected reply %v", topic, raw)
 	}
 	entries, _ := raw[0].([]any)
@@ -92,12 +106,8 @@ func (r *Reader) Page(ctx context.Context, topic, after string, limit int) (Page
 	floor, _ := raw[2].(string)
 	stored := raw[3] == int64(1)
 
-	p := Page{Events: make([]Event, 0, min(len(entries), limit)), Next: after}
+	p := Page{Events: make([]Event, 0, len(entries)), Next: after, More: raw[4] == int64(1)}
 	for _, e := range entries {
-		if len(p.Events) == limit {
-			p.More = true
-			break
-		}
 		ev, err := entryEvent(e)
 		if err != nil {
 			return Page{}, fmt.Errorf("read history of %s: %w", topic, err)

@@ -169,7 +169,7 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 
 		Watch: watch,
 
-		History:  history.New(conn.Client),
+		History:  history.New(conn.Client, 0),
 		Presence: tracker,
 		Revoker:  revoker,
 
