@@ -85,6 +85,11 @@ type StreamConf struct {
 	// HistorySize and HistoryTTL bound each topic's history kept for resuming.
 	HistorySize int64         `json:",default=1000"`
 	HistoryTTL  time.Duration `json:",default=1h"`
+	// MaxHistoryPage bounds a history page (GET /v1/topics/{topic}/events, zRPC History)
+	// in bytes of its events' ids, names and data, besides its limit of events: Redis stops
+	// the page before the event that would pass it (an event larger alone still makes a
+	// page of its own) and the page says more follow.
+	MaxHistoryPage int64 `json:",default=1048576"`
 	// QueueSize is how many events a subscriber may fall behind before it is disconnected.
 	QueueSize int `json:",default=256"`
 	// WriteTimeout bounds each write to a stream: a client that stops reading is
@@ -321,6 +326,10 @@ func (c Config) Validate() error {
 	}
 	if c.Stream.MaxBatch < 1 {
 		return errors.New("Stream.MaxBatch must be positive")
+	}
+	if c.Stream.MaxHistoryPage < 1 {
+		return fmt.Errorf("Stream.MaxHistoryPage (%d) must be positive: it bounds a history page in bytes",
+			c.Stream.MaxHistoryPage)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ func valid() Config {
 	c.Stream.MaxPayload = 1
 	c.Stream.QueueSize = 1
 	c.Stream.MaxBatch = 1
+	c.Stream.MaxHistoryPage = 1
 	return c
 }
 
@@ -101,6 +102,8 @@ func TestValidateRefuses(t *testing.T) {
 		{"MaxPayload negative", func(c *Config) { c.Stream.MaxPayload = -5 }, "Stream.MaxPayload"},
 		{"QueueSize 0", func(c *Config) { c.Stream.QueueSize = 0 }, "Stream.QueueSize"},
 		{"MaxBatch 0", func(c *Config) { c.Stream.MaxBatch = 0 }, "Stream.MaxBatch"},
+		{"MaxHistoryPage 0", func(c *Config) { c.Stream.MaxHistoryPage = 0 }, "Stream.MaxHistoryPage"},
+		{"MaxHistoryPage negative", func(c *Config) { c.Stream.MaxHistoryPage = -1 }, "Stream.MaxHistoryPage"},
 		{"QueueSize negative", func(c *Config) { c.Stream.QueueSize = -1 }, "Stream.QueueSize"},
 		{"presence lease under 1s", func(c *Config) { c.Presence = PresenceConf{Enabled: true, Lease: 900 * time.Millisecond} }, "Presence.Lease"},
 		{"revocations end before tokens", func(c *Config) {
@@ -196,7 +199,7 @@ func TestDefaultsFillWhatTheFileLeavesOut(t *testing.T) {
 	}
 	if c.Auth.TicketTTL != time.Minute || c.Auth.ResumeTTL != 10*time.Minute || c.Stream.QueueSize != 256 ||
 		c.Stream.HistorySize != 1000 || c.Stream.MaxPayload != 65536 || c.Limits.MaxTopicsPerStream != 16 ||
-		c.Stream.MaxBatch != 1000 || c.Stream.BatchBodyLimit() != 1<<20 ||
+		c.Stream.MaxBatch != 1000 || c.Stream.BatchBodyLimit() != 1<<20 || c.Stream.MaxHistoryPage != 1<<20 ||
 		c.QRLogin.BasePath != "/v1/qr/sessions" || c.Demo.Enabled || !c.Redis.Embedded() ||
 		c.Stream.DrainWindow != 3*time.Second || c.Stream.RefusalRetry != 5*time.Second ||
 		c.QRLogin.ScansPerMinute != 10 || c.QRLogin.AutoExchange || c.QRLogin.ExpirySweep != 5*time.Second ||

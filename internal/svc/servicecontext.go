@@ -169,7 +169,7 @@ func NewServiceContext(c config.Config) (*ServiceContext, error) {
 
 		Watch: watch,
 
-		History:  history.New(conn.Client, 0),
+		History:  history.New(conn.Client, c.Stream.MaxHistoryPage),
 		Presence: tracker,
 		Revoker:  revoker,
 

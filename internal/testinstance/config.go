@@ -84,6 +84,7 @@ type Config struct {
 	MaxPayload            int
 	MaxBatch              int
 	HistorySize           int
+	MaxHistoryPage        int
 	QueueSize             int
 	PublicTopics          string // a YAML flow list: ["public:*"]
 	MaxStreams            int
