@@ -138,7 +138,8 @@ func getHistory(t *testing.T, base, tok, topic, query string) historyPage {
 }
 
 func TestHistoryPagesThroughWhatIsKept(t *testing.T) {
-	a := start(t, settings{})
+	// Pages of at most 1 KiB of events: the small ones below all fit in one.
+	a := start(t, settings{MaxHistoryPage: 1024})
 	topic := redistest.Name("hist:")
 	writer := token(t, "pia", []string{"hist:*"}, nil)
 	reader := token(t, "rex", nil, []string{"hist:*"})
@@ -174,6 +175,36 @@ func TestHistoryPagesThroughWhatIsKept(t *testing.T) {
 	}
 	if p := getHistory(t, a.Base, reader, topic, "after="+ids[6]); len(p.Events) != 0 || p.Next != ids[6] || p.More || p.Events == nil {
 		t.Fatalf("after the last: %+v", p)
+	}
+
+	// Larger events: each page stops within Stream.MaxHistoryPage, says more follow and the
+	// next goes on right after it; the event over the bound by itself comes alone.
+	big := redistest.Name("hist:big")
+	events = nil
+	for _, n := range []int{400, 400, 400, 1500, 100, 100} {
+		events = append(events, batchEvent{Topic: big, Data: strings.Repeat("x", n)})
+	}
+	bigIDs := publishBatch(t, a.Base, writer, events...)
+	var sizes []int
+	got, after = nil, ""
+	for page := 0; ; page++ {
+		p := getHistory(t, a.Base, reader, big, "limit=1000&after="+url.QueryEscape(after))
+		bytes := 0
+		for _, e := range p.Events {
+			bytes += len(e.ID) + len(e.Event) + len(e.Data)
+			got = append(got, e.ID)
+		}
+		sizes = append(sizes, len(p.Events))
+		if len(p.Events) == 0 || (len(p.Events) > 1 && bytes > 1024) || p.Next != got[len(got)-1] || page > 5 {
+			t.Fatalf("page %d of large events (%d bytes): %+v", page, bytes, p)
+		}
+		after = p.Next
+		if !p.More {
+			break
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(bigIDs, ",") || fmt.Sprint(sizes) != "[2 1 1 2]" {
+		t.Fatalf("paged %v in pages of %v, want %v in pages of [2 1 1 2]", got, sizes, bigIDs)
 	}
 
 	for _, c := range []struct {

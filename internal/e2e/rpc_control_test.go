@@ -75,7 +75,8 @@ func TestRpcPublishBatchIsAllOrNothing(t *testing.T) {
 
 func TestRpcHistoryPages(t *testing.T) {
 	// A Redis of its own: the instance records its history bounds there.
-	a := startRPC(t, settings{RedisAddr: redistest.StartServer(t, redistest.Options{}).Addr(), HistorySize: 5})
+	// Pages of at most 1 KiB of events: the small ones fit, the large ones below do not.
+	a := startRPC(t, settings{RedisAddr: redistest.StartServer(t, redistest.Options{}).Addr(), HistorySize: 5, MaxHistoryPage: 1024})
 	api, _ := rpcClient(t, a.RPC, rpcKey)
 	topic := redistest.Name("hist:")
 	var ids []string
@@ -107,6 +108,41 @@ func TestRpcHistoryPages(t *testing.T) {
 	}
 	if !slices.Equal(got, ids[2:]) {
 		t.Fatalf("paged %v, want the kept %v", got, ids[2:])
+	}
+	// Larger events: each page stops within Stream.MaxHistoryPage, says more follow and the
+	// next goes on right after it; the event over the bound by itself comes alone.
+	big := redistest.Name("hist:big")
+	var bigIDs []string
+	for _, n := range []int{400, 400, 1500, 400} {
+		r, err := api.Publish(rpcContext(t), &sseapiclient.PublishReq{Topic: big, Event: "b", Data: []byte(`"` + strings.Repeat("x", n) + `"`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bigIDs = append(bigIDs, r.Id)
+	}
+	var sizes []int
+	got, after = nil, ""
+	for pages := 0; ; pages++ {
+		page, err := api.History(rpcContext(t), &sseapiclient.HistoryReq{Topic: big, After: after, Limit: 1000})
+		if err != nil || len(page.Events) == 0 || pages > 3 {
+			t.Fatalf("page %d of large events: %v %v", pages, page, err)
+		}
+		bytes := 0
+		for _, e := range page.Events {
+			bytes += len(e.Id) + len(e.Event) + len(e.Data)
+			got = append(got, e.Id)
+		}
+		if (len(page.Events) > 1 && bytes > 1024) || page.Next != got[len(got)-1] {
+			t.Fatalf("page %d of large events (%d bytes): %v", pages, bytes, page)
+		}
+		sizes = append(sizes, len(page.Events))
+		after = page.Next
+		if !page.More {
+			break
+		}
+	}
+	if !slices.Equal(got, bigIDs) || !slices.Equal(sizes, []int{2, 1, 1}) {
+		t.Fatalf("paged %v in pages of %v, want %v in pages of [2 1 1]", got, sizes, bigIDs)
 	}
 	// After an event no longer kept: the page starts at the oldest kept, and says so.
 	page, err := api.History(rpcContext(t), &sseapiclient.HistoryReq{Topic: topic, After: ids[0]})
