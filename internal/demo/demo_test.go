@@ -101,7 +101,7 @@ func TestHandlerAnswersJSON(t *testing.T) {
 func valid() config.Config {
 	var c config.Config
 	c.Auth.AccessSecret = secret
-	c.Stream.HistorySize, c.Stream.MaxPayload, c.Stream.QueueSize, c.Stream.MaxBatch = 1, 1, 1, 1
+	c.Stream.HistorySize, c.Stream.MaxPayload, c.Stream.QueueSize, c.Stream.MaxBatch, c.Stream.MaxHistoryPage = 1, 1, 1, 1, 1
 	c.Demo = config.DemoConf{Enabled: true, TokenTTL: time.Hour}
 	return c
 }
