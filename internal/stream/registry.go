@@ -21,20 +21,32 @@ var (
 // per-holder limits, and ends every stream when the server shuts down, so clients reconnect
 // to another instance instead of hanging until the process is killed (net/http's Shutdown
 // does not cancel the contexts of running handlers, and detached streams have none).
+//
+// Open streams are kept in intrusive lists, all of them and each user's, rather than in maps
+// of maps: with a user per stream, a set per user cost more than the stream's own record.
 type registry struct {
 	maxTotal, maxPerHolder int
 
 	mu        sync.Mutex
 	closing   bool
+	open      int
+	all       *admission // the open streams, through next
 	perHolder map[string]int
-	ends      map[*admission]context.CancelCauseFunc
-	byUser    map[string]map[*admission]struct{}
+	byUser    map[string]*admission // each user's open streams, through nextOfUser
 	drained   chan struct{}
 }
 
+// admission is one open stream in the registry.
 type admission struct {
+	r      *registry
+	holder string
 	uid    string
 	opened time.Time // when the stream's request came in, before its credential was checked
+	end    context.CancelCauseFunc
+
+	released               bool
+	prev, next             *admission
+	prevOfUser, nextOfUser *admission
 }
 
 // newRegistry limits streams to maxTotal on this instance and maxPerHolder per holder;
@@ -44,53 +56,81 @@ func newRegistry(maxTotal, maxPerHolder int) *registry {
 		maxTotal:     maxTotal,
 		maxPerHolder: maxPerHolder,
 		perHolder:    make(map[string]int),
-		ends:         make(map[*admission]context.CancelCauseFunc),
-		byUser:       make(map[string]map[*admission]struct{}),
+		byUser:       make(map[string]*admission),
 	}
 }
 
 // admit counts a stream of holder, for user uid ("": anonymous), opened at opened, which end
-// ends at shutdown or at the user's disconnect. release must be called when the stream ends;
-// calling it again does nothing.
-func (r *registry) admit(holder, uid string, opened time.Time, end context.CancelCauseFunc) (release func(), err error) {
+// ends at shutdown or at the user's disconnect. The admission's release must be called when
+// the stream ends; calling it again does nothing.
+func (r *registry) admit(holder, uid string, opened time.Time, end context.CancelCauseFunc) (*admission, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
 	case r.closing:
 		return nil, ErrShuttingDown
-	case r.maxTotal > 0 && len(r.ends) >= r.maxTotal:
+	case r.maxTotal > 0 && r.open >= r.maxTotal:
 		return nil, ErrInstanceFull
 	case r.maxPerHolder > 0 && r.perHolder[holder] >= r.maxPerHolder:
 		return nil, ErrUserFull
 	}
-	a := &admission{uid: uid, opened: opened}
-	r.ends[a] = end
-	if uid != "" {
-		if r.byUser[uid] == nil {
-			r.byUser[uid] = make(map[*admission]struct{})
-		}
-		r.byUser[uid][a] = struct{}{}
+	a := &admission{r: r, holder: holder, uid: uid, opened: opened, end: end}
+	a.next = r.all
+	if r.all != nil {
+		r.all.prev = a
 	}
+	r.all = a
+	if uid != "" {
+		first := r.byUser[uid]
+		a.nextOfUser = first
+		if first != nil {
+			first.prevOfUser = a
+		}
+		r.byUser[uid] = a
+	}
+	r.open++
 	r.perHolder[holder]++
 	metrics.OpenStreams.Inc()
-	var once sync.Once
-	return func() { once.Do(func() { r.release(a, holder) }) }, nil
+	return a, nil
 }
 
-func (r *registry) release(a *admission, holder string) {
+// release takes the stream out of the registry.
+func (a *admission) release() {
+	r := a.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.ends, a)
-	if mine := r.byUser[a.uid]; mine != nil {
-		if delete(mine, a); len(mine) == 0 {
+	if a.released {
+		return
+	}
+	a.released = true
+	if a.prev != nil {
+		a.prev.next = a.next
+	} else {
+		r.all = a.next
+	}
+	if a.next != nil {
+		a.next.prev = a.prev
+	}
+	if a.uid != "" {
+		switch {
+		case a.prevOfUser != nil:
+			a.prevOfUser.nextOfUser = a.nextOfUser
+		case a.nextOfUser != nil:
+			r.byUser[a.uid] = a.nextOfUser
+		default:
 			delete(r.byUser, a.uid)
 		}
+		if a.nextOfUser != nil {
+			a.nextOfUser.prevOfUser = a.prevOfUser
+		}
 	}
-	if r.perHolder[holder]--; r.perHolder[holder] <= 0 {
-		delete(r.perHolder, holder)
+	a.prev, a.next, a.prevOfUser, a.nextOfUser = nil, nil, nil, nil
+	if r.perHolder[a.holder]--; r.perHolder[a.holder] <= 0 {
+		delete(r.perHolder, a.holder)
 	}
+	r.open--
 	metrics.OpenStreams.Dec()
-	if r.closing && len(r.ends) == 0 && r.drained != nil {
+	if r.closing && r.open == 0 && r.drained != nil {
 		close(r.drained)
 		r.drained = nil
 	}
@@ -102,9 +142,9 @@ func (r *registry) endUser(uid string, why error, before time.Time) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
-	for a := range r.byUser[uid] {
+	for a := r.byUser[uid]; a != nil; a = a.nextOfUser {
 		if before.IsZero() || a.opened.Before(before) {
-			r.ends[a](why)
+			a.end(why)
 			n++
 		}
 	}
@@ -115,7 +155,7 @@ func (r *registry) endUser(uid string, why error, before time.Time) int {
 func (r *registry) len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.ends)
+	return r.open
 }
 
 // shutdown refuses new streams, ends every open one with ErrShuttingDown at a random moment
@@ -126,12 +166,13 @@ func (r *registry) shutdown(window time.Duration) <-chan struct{} {
 	defer r.mu.Unlock()
 	r.closing = true
 	done := make(chan struct{})
-	if len(r.ends) == 0 {
+	if r.open == 0 {
 		close(done)
 		return done
 	}
 	r.drained = done
-	for _, end := range r.ends {
+	for a := r.all; a != nil; a = a.next {
+		end := a.end
 		if window <= 0 {
 			end(ErrShuttingDown)
 			continue

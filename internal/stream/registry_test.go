@@ -29,8 +29,8 @@ func TestLimitsAndRelease(t *testing.T) {
 	if _, err := r.admit("c", "", time.Time{}, end); !errors.Is(err, ErrInstanceFull) {
 		t.Fatalf("fourth stream: %v", err)
 	}
-	rel1()
-	rel1() // twice is harmless
+	rel1.release()
+	rel1.release() // twice is harmless
 	if r.len() != 2 {
 		t.Fatalf("len = %d", r.len())
 	}
@@ -65,7 +65,7 @@ func TestShutdownSpreadsTheEndsOverItsWindow(t *testing.T) {
 
 func TestShutdownEndsEveryStream(t *testing.T) {
 	r := newRegistry(0, 0)
-	var releases []func()
+	var releases []*admission
 	var ctxs []context.Context
 	for i := 0; i < 3; i++ {
 		ctx, cancel := context.WithCancelCause(context.Background())
@@ -88,7 +88,7 @@ func TestShutdownEndsEveryStream(t *testing.T) {
 	default:
 	}
 	for _, rel := range releases {
-		rel()
+		rel.release()
 	}
 	<-drained
 	if _, err := r.admit("u", "", time.Time{}, func(error) {}); !errors.Is(err, ErrShuttingDown) {
@@ -114,5 +114,42 @@ func TestEndKinds(t *testing.T) {
 		if got := endKind(tc.err); got != tc.want {
 			t.Errorf("endKind(%v) = %s, want %s", tc.err, got, tc.want)
 		}
+	}
+}
+
+func TestEndUserEndsThatUsersOpenStreamsOnly(t *testing.T) {
+	r := newRegistry(0, 0)
+	ended := map[string]int{}
+	admit := func(name, uid string, opened time.Time) *admission {
+		a, err := r.admit(uid, uid, opened, func(error) { ended[name]++ })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	t0 := time.Now()
+	a1 := admit("a1", "alice", t0)
+	a2 := admit("a2", "alice", t0.Add(time.Second))
+	a3 := admit("a3", "alice", t0.Add(2*time.Second))
+	admit("b1", "bob", t0)
+	admit("anon", "", t0)
+
+	a2.release() // from the middle of alice's streams
+	if n := r.endUser("alice", ErrDisconnected, time.Time{}); n != 2 || ended["a1"] != 1 || ended["a3"] != 1 || ended["a2"] != 0 {
+		t.Fatalf("ended %d: %v", n, ended)
+	}
+	if n := r.endUser("alice", ErrDisconnected, t0.Add(time.Second)); n != 1 || ended["a1"] != 2 || ended["a3"] != 1 {
+		t.Fatalf("opened before: ended %d: %v", n, ended)
+	}
+	a3.release() // the first of her list
+	a1.release() // the last one
+	if n := r.endUser("alice", ErrDisconnected, time.Time{}); n != 0 {
+		t.Fatalf("ended %d after every release", n)
+	}
+	if ended["b1"] != 0 || ended["anon"] != 0 || r.len() != 2 || len(r.byUser) != 1 || r.perHolder["alice"] != 0 {
+		t.Fatalf("others: %v, len %d, users %d", ended, r.len(), len(r.byUser))
+	}
+	if n := r.endUser("bob", ErrRevoked, time.Time{}); n != 1 || ended["b1"] != 1 {
+		t.Fatalf("bob: ended %d", n)
 	}
 }

@@ -64,11 +64,11 @@ type Stream struct {
 	handedOff            chan struct{} // closed once detached: the handler may return
 	finishAccessLog      func(context.Context, int)
 
-	opened  bool
-	release func() // the admission, once admitted
-	leave   func() // the presence, once open
-	sub     *Subscription
-	timers  []*time.Timer
+	opened   bool
+	admitted *admission // once admitted
+	leave    func()     // the presence, once open
+	sub      *Subscription
+	timers   []*time.Timer
 }
 
 // Context is the stream's context: it keeps the request's values and ends when the stream
@@ -94,7 +94,7 @@ func (s *Stream) LastEventID() string {
 // An error (bad Last-Event-ID 400, over a limit 429, shutting down or Redis not ready 503,
 // or p.Commit's) means nothing was sent: return it, and the client gets it as JSON.
 func (s *Stream) Subscribe(p Plan) (*Subscription, error) {
-	if s.sub != nil || s.release != nil {
+	if s.sub != nil || s.admitted != nil {
 		return nil, errors.New("stream: Subscribe called twice")
 	}
 	if len(p.Topics) == 0 {
@@ -115,7 +115,7 @@ func (s *Stream) Subscribe(p Plan) (*Subscription, error) {
 	if holder == "" {
 		holder = "address:" + middleware.ClientAddr(s.ctx)
 	}
-	if s.release, err = s.rt.reg.admit(holder, p.UID, s.start, s.end); err != nil {
+	if s.admitted, err = s.rt.reg.admit(holder, p.UID, s.start, s.end); err != nil {
 		if errors.Is(err, ErrShuttingDown) {
 			return nil, apierr.Unavailable(err.Error())
 		}
@@ -214,8 +214,8 @@ func (s *Stream) finish(err error) {
 	if s.leave != nil {
 		s.leave()
 	}
-	if s.release != nil {
-		s.release()
+	if s.admitted != nil {
+		s.admitted.release()
 	}
 	reason := err
 	if reason == nil {
