@@ -7,6 +7,7 @@ package respond
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/zeromicro/go-zero/rest/httpx"
 )
@@ -39,16 +40,32 @@ func JSON(ctx context.Context, w http.ResponseWriter, v any) {
 
 type headerKey struct{}
 
-// Middleware lets the logic of a request reach its response headers.
+// Middleware lets the logic of a request reach its response headers while the request is
+// handled. A stream's context outlives its handler (internal/stream): the headers are let
+// go when the handler returns, so that a stream does not keep them.
 func Middleware(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		next(w, r.WithContext(context.WithValue(r.Context(), headerKey{}, w.Header())))
+		ref := new(atomic.Pointer[http.Header])
+		h := w.Header()
+		ref.Store(&h)
+		defer ref.Store(nil)
+		next(w, r.WithContext(context.WithValue(r.Context(), headerKey{}, ref)))
 	}
+}
+
+// header returns the response headers of the request ctx belongs to, while it is handled.
+func header(ctx context.Context) http.Header {
+	if ref, ok := ctx.Value(headerKey{}).(*atomic.Pointer[http.Header]); ok {
+		if h := ref.Load(); h != nil {
+			return *h
+		}
+	}
+	return nil
 }
 
 // SetHeader sets a header of the answer of the request ctx belongs to, as SetCookie does.
 func SetHeader(ctx context.Context, key, value string) {
-	if h, ok := ctx.Value(headerKey{}).(http.Header); ok {
+	if h := header(ctx); h != nil {
 		h.Set(key, value)
 	}
 }
@@ -56,7 +73,7 @@ func SetHeader(ctx context.Context, key, value string) {
 // SetCookie adds c to the answer of the request ctx belongs to. The generated handlers
 // write headers only after the logic returns, so any logic may call it.
 func SetCookie(ctx context.Context, c *http.Cookie) {
-	if h, ok := ctx.Value(headerKey{}).(http.Header); ok {
+	if h := header(ctx); h != nil {
 		h.Add("Set-Cookie", c.String())
 	}
 }
