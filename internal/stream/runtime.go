@@ -82,11 +82,11 @@ func New(hub *broker.Hub, c Config) *Runtime {
 // Serve runs one stream request: logic gets the Stream, whose context it keeps as l.ctx,
 // and runs until the stream should end. route names the handler in logs.
 //
-// logic runs in a goroutine of its own, while the handler's waits: once the stream is open
-// and its connection detached from net/http (see ssewire.Writer.Detach), the handler returns
-// and the stream goes on without the handler's deep stack, net/http's buffers and the
-// request's objects. Where the connection cannot be detached (HTTP/2), the handler waits
-// until the stream ends.
+// logic runs in a goroutine of its own, while the handler's waits, running the setup
+// Subscribe hands it: once the stream is open and its connection detached from net/http
+// (see ssewire.Writer.Detach), the handler returns and the stream goes on without the
+// handler's deep stack, net/http's buffers and the request's objects. Where the connection
+// cannot be detached (HTTP/2), the handler waits until the stream ends.
 func (rt *Runtime) Serve(w http.ResponseWriter, r *http.Request, route string, logic func(*Stream) error) {
 	s := rt.newStream(w, r, route)
 	ended := make(chan struct{})
@@ -94,9 +94,15 @@ func (rt *Runtime) Serve(w http.ResponseWriter, r *http.Request, route string, l
 		defer close(ended)
 		s.run(logic)
 	}()
-	select {
-	case <-ended:
-	case <-s.handedOff:
+	for {
+		select {
+		case <-ended:
+			return
+		case <-s.handedOff:
+			return
+		case work := <-s.setup:
+			work()
+		}
 	}
 }
 
@@ -137,6 +143,7 @@ func (rt *Runtime) newStream(w http.ResponseWriter, r *http.Request, route strin
 		span:      span,
 		start:     time.Now(),
 		handedOff: make(chan struct{}),
+		setup:     make(chan func()),
 	}
 	// Until detached, the request's end (the client leaving) ends the stream.
 	s.stopFollowingRequest = context.AfterFunc(r.Context(), func() { end(ErrClientGone) })

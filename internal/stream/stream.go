@@ -62,6 +62,7 @@ type Stream struct {
 	w                    atomic.Pointer[ssewire.Writer]
 	stopFollowingRequest func() bool
 	handedOff            chan struct{} // closed once detached: the handler may return
+	setup                chan func()   // work for the handler's goroutine (see onHandler)
 	finishAccessLog      func(context.Context, int)
 
 	opened   bool
@@ -88,12 +89,60 @@ func (s *Stream) LastEventID() string {
 	return s.req.FormValue("lastEventId") // the query, parsed once per request
 }
 
-// Subscribe admits the stream under the instance's limits, subscribes it to p.Topics from
+// Subscribe runs plan, which authorizes the request and says what the stream carries, then
+// admits the stream under the instance's limits, subscribes it to the plan's topics from
 // where it resumes, and opens it: status 200, the event-stream headers, the retry delay and
 // the stream's position, then whatever the topics hold after it (see Subscription.Send).
-// An error (bad Last-Event-ID 400, over a limit 429, shutting down or Redis not ready 503,
-// or p.Commit's) means nothing was sent: return it, and the client gets it as JSON.
-func (s *Stream) Subscribe(p Plan) (*Subscription, error) {
+// An error (plan's, a bad Last-Event-ID 400, over a limit 429, shutting down or Redis not
+// ready 503, or the plan's Commit's) means nothing was sent: return it, and the client gets
+// it as JSON.
+//
+// plan and the opening run on the handler's goroutine, which waits until the stream is
+// detached: setup work (token checks, Redis reads, net/http's writes) grows the stack of the
+// goroutine it runs on, Go shrinks a stack only at a collection, and the stream's own
+// goroutine lives as long as the stream.
+func (s *Stream) Subscribe(plan func() (Plan, error)) (sub *Subscription, err error) {
+	s.onHandler(func() {
+		var p Plan
+		if p, err = plan(); err == nil {
+			sub, err = s.subscribe(p)
+		}
+	})
+	return sub, err
+}
+
+// setupPanic carries a panic of work done on the handler's goroutine to the stream's, with
+// the stack where it happened.
+type setupPanic struct {
+	value any
+	stack []byte
+}
+
+// onHandler runs work on the handler's goroutine (see Serve) and returns when it is done; a
+// panic in work is raised again here, for run to recover.
+func (s *Stream) onHandler(work func()) {
+	done := make(chan *setupPanic, 1)
+	job := func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- &setupPanic{p, debug.Stack()}
+				return
+			}
+			done <- nil
+		}()
+		work()
+	}
+	select {
+	case s.setup <- job:
+	case <-s.handedOff: // nothing waits there any more
+		job()
+	}
+	if p := <-done; p != nil {
+		panic(p)
+	}
+}
+
+func (s *Stream) subscribe(p Plan) (*Subscription, error) {
 	if s.sub != nil || s.admitted != nil {
 		return nil, errors.New("stream: Subscribe called twice")
 	}
@@ -175,6 +224,7 @@ func (s *Stream) open() error {
 	// From here on the connection's closing, which Detach watches, ends the stream, not the
 	// request's end. If the request already ended, so did the stream.
 	s.stopFollowingRequest()
+	s.stopFollowingRequest = func() bool { return false } // lets the request's context go
 	s.finishAccessLog = middleware.DeferAccessLog(s.req.Context())
 	s.req, s.rw = nil, nil
 	close(s.handedOff)
@@ -189,8 +239,12 @@ func (s *Stream) run(logic func(*Stream) error) {
 	var err error
 	defer func() {
 		if p := recover(); p != nil {
+			stack := debug.Stack()
+			if sp, ok := p.(*setupPanic); ok {
+				p, stack = sp.value, sp.stack
+			}
 			err = fmt.Errorf("%w: %v", errPanic, p)
-			logc.Errorf(s.ctx, "stream %s: panic: %v\n%s", s.route, p, debug.Stack())
+			logc.Errorf(s.ctx, "stream %s: panic: %v\n%s", s.route, p, stack)
 			metrics.StreamPanics.Inc()
 			if !s.opened {
 				err = apierr.Internal(err)

@@ -47,7 +47,7 @@ func loop(ctx context.Context, sub *Subscription) error {
 // forward is the logic of a plain stream of plan.
 func forward(plan Plan) func(*Stream) error {
 	return func(s *Stream) error {
-		sub, err := s.Subscribe(plan)
+		sub, err := s.Subscribe(func() (Plan, error) { return plan, nil })
 		if err != nil {
 			return err
 		}
@@ -209,6 +209,14 @@ func TestErrorsBeforeOpeningAreJSONAnswers(t *testing.T) {
 			return apierr.Unauthorized("spent")
 		}}), nil, 401, "unauthorized"},
 		"panics": {func(*Stream) error { panic("boom") }, nil, 500, "internal"},
+		"plan refuses": {func(s *Stream) error {
+			_, err := s.Subscribe(func() (Plan, error) { return Plan{}, apierr.Forbidden("no") })
+			return err
+		}, nil, 403, "forbidden"},
+		"plan panics": {func(s *Stream) error {
+			_, err := s.Subscribe(func() (Plan, error) { panic("boom") })
+			return err
+		}, nil, 500, "internal"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -229,7 +237,7 @@ func TestNothingToStreamIs204(t *testing.T) {
 func TestAPanicAfterOpeningEndsThatStreamOnly(t *testing.T) {
 	topic := redistest.Name("rt:")
 	f := serve(t, Config{}, func(s *Stream) error {
-		if _, err := s.Subscribe(Plan{Topics: []string{topic}}); err != nil {
+		if _, err := s.Subscribe(func() (Plan, error) { return Plan{Topics: []string{topic}}, nil }); err != nil {
 			return err
 		}
 		panic("boom")

@@ -29,7 +29,7 @@ func New{{.logic}}(ctx context.Context, svcCtx *svc.ServiceContext) *{{.logic}} 
 // as a JSON error), then forwards events until the stream ends: the client leaves, the
 // credential expires, the server shuts down.
 func (l *{{.logic}}) {{.function}}(req *types.{{.function}}Req, s *stream.Stream) error {
-	sub, err := l.subscribe(req, s)
+	sub, err := s.Subscribe(func() (stream.Plan, error) { return l.plan(req, s) })
 	if err != nil {
 		return err
 	}
@@ -45,21 +45,16 @@ func (l *{{.logic}}) {{.function}}(req *types.{{.function}}Req, s *stream.Stream
 	}
 }
 
-// subscribe authorizes the request and says what the stream reads. It is kept out of the
-// loop's function: that goroutine lives as long as the stream, and a frame holding the
-// setup's values would keep them (and its stack) as long.
-func (l *{{.logic}}) subscribe(req *types.{{.function}}Req, s *stream.Stream) (*stream.Subscription, error) {
+// plan authorizes the request and says what the stream reads. Subscribe runs it before the
+// stream opens, on the request's goroutine.
+func (l *{{.logic}}) plan(req *types.{{.function}}Req, s *stream.Stream) (stream.Plan, error) {
 	grant, err := l.svcCtx.Access.Grant(l.ctx, s.Request())
 	if err != nil {
-		return nil, err
+		return stream.Plan{}, err
 	}
 	if !grant.Authenticated() {
-		return nil, apierr.Unauthorized("this stream needs credentials")
+		return stream.Plan{}, apierr.Unauthorized("this stream needs credentials")
 	}
 	// What the route streams: here the user's own topic; Plan checks the grant allows it.
-	plan, err := l.svcCtx.Access.Plan(l.ctx, grant, []string{auth.UserTopic(grant.UID)})
-	if err != nil {
-		return nil, err
-	}
-	return s.Subscribe(plan)
+	return l.svcCtx.Access.Plan(l.ctx, grant, []string{auth.UserTopic(grant.UID)})
 }

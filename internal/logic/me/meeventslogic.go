@@ -32,7 +32,7 @@ func NewMeEventsLogic(ctx context.Context, svcCtx *svc.ServiceContext) *MeEvents
 
 // MeEvents streams the user's own topic first, then the topics the request adds.
 func (l *MeEventsLogic) MeEvents(req *types.MeEventsReq, s *stream.Stream) error {
-	sub, err := l.subscribe(req, s)
+	sub, err := s.Subscribe(func() (stream.Plan, error) { return l.plan(req, s) })
 	if err != nil {
 		return err
 	}
@@ -48,19 +48,14 @@ func (l *MeEventsLogic) MeEvents(req *types.MeEventsReq, s *stream.Stream) error
 	}
 }
 
-// subscribe is the stream's setup, kept out of MeEvents: the loop's goroutine lives as long
-// as the stream, and a frame that held the setup's values would keep them as long.
-func (l *MeEventsLogic) subscribe(req *types.MeEventsReq, s *stream.Stream) (*stream.Subscription, error) {
+// plan authorizes the request and says what the stream reads.
+func (l *MeEventsLogic) plan(req *types.MeEventsReq, s *stream.Stream) (stream.Plan, error) {
 	grant, err := l.svcCtx.Access.Grant(l.ctx, s.Request())
 	if err != nil {
-		return nil, err
+		return stream.Plan{}, err
 	}
 	if !grant.Authenticated() {
-		return nil, apierr.Unauthorized("your own stream needs credentials")
+		return stream.Plan{}, apierr.Unauthorized("your own stream needs credentials")
 	}
-	plan, err := l.svcCtx.Access.Plan(l.ctx, grant, append([]string{auth.UserTopic(grant.UID)}, req.Topics...))
-	if err != nil {
-		return nil, err
-	}
-	return s.Subscribe(plan)
+	return l.svcCtx.Access.Plan(l.ctx, grant, append([]string{auth.UserTopic(grant.UID)}, req.Topics...))
 }

@@ -43,16 +43,11 @@ func NewQrEventsLogic(ctx context.Context, svcCtx *svc.ServiceContext) *QrEvents
 // timer fires early and re-checks until Redis agrees; behind, it would fire late by as much,
 // so while it is behind a sweep every QRLogin.ExpirySweep re-checks as well.
 func (l *QrEventsLogic) QrEvents(req *types.QrEventsReq, s *stream.Stream) error {
-	sess, err := browserSession(l.ctx, l.svcCtx, req.Id, req.Cookie)
-	if err != nil {
-		return err
-	}
-	pos, ok := eventid.Parse(sess.Pos)
-	if !ok {
-		return apierr.Internal(errors.New("session " + sess.ID + " has no event position"))
-	}
-	// From just before the current state's event: the stream begins with it.
-	sub, err := s.Subscribe(stream.Plan{Topics: []string{qrlogin.Topic(sess.ID)}, From: pos.Prev().String()})
+	var sess *qrlogin.Session
+	sub, err := s.Subscribe(func() (plan stream.Plan, err error) {
+		sess, plan, err = l.plan(req)
+		return plan, err
+	})
 	if err != nil {
 		return err
 	}
@@ -118,6 +113,20 @@ const recheckExpiry = 200 * time.Millisecond
 // clockSkew is added to this instance's clock where QR streams read it, in nanoseconds:
 // zero but in tests, which play an instance whose clock is off from Redis's.
 var clockSkew atomic.Int64
+
+// plan finds the browser's session and streams its topic from just before the current
+// state's event, so the stream begins with it.
+func (l *QrEventsLogic) plan(req *types.QrEventsReq) (*qrlogin.Session, stream.Plan, error) {
+	sess, err := browserSession(l.ctx, l.svcCtx, req.Id, req.Cookie)
+	if err != nil {
+		return nil, stream.Plan{}, err
+	}
+	pos, ok := eventid.Parse(sess.Pos)
+	if !ok {
+		return nil, stream.Plan{}, apierr.Internal(errors.New("session " + sess.ID + " has no event position"))
+	}
+	return sess, stream.Plan{Topics: []string{qrlogin.Topic(sess.ID)}, From: pos.Prev().String()}, nil
+}
 
 // clock is this instance's clock as QR streams read it.
 func clock() time.Time { return time.Now().Add(time.Duration(clockSkew.Load())) }

@@ -31,7 +31,7 @@ func NewEventsLogic(ctx context.Context, svcCtx *svc.ServiceContext) *EventsLogi
 // Events streams the topics the request names (a ticket's own topics when it names none)
 // to whoever may read them all.
 func (l *EventsLogic) Events(req *types.EventsReq, s *stream.Stream) error {
-	sub, err := l.subscribe(req, s)
+	sub, err := s.Subscribe(func() (stream.Plan, error) { return l.plan(req, s) })
 	if err != nil {
 		return err
 	}
@@ -47,20 +47,15 @@ func (l *EventsLogic) Events(req *types.EventsReq, s *stream.Stream) error {
 	}
 }
 
-// subscribe is the stream's setup, kept out of Events: the loop's goroutine lives as long as
-// the stream, and a frame that held the setup's values would keep them as long.
-func (l *EventsLogic) subscribe(req *types.EventsReq, s *stream.Stream) (*stream.Subscription, error) {
+// plan authorizes the request and says what the stream reads.
+func (l *EventsLogic) plan(req *types.EventsReq, s *stream.Stream) (stream.Plan, error) {
 	grant, err := l.svcCtx.Access.Grant(l.ctx, s.Request())
 	if err != nil {
-		return nil, err
+		return stream.Plan{}, err
 	}
 	topics := req.Topics
 	if len(topics) == 0 {
 		topics = grant.Topics
 	}
-	plan, err := l.svcCtx.Access.Plan(l.ctx, grant, topics)
-	if err != nil {
-		return nil, err
-	}
-	return s.Subscribe(plan)
+	return l.svcCtx.Access.Plan(l.ctx, grant, topics)
 }
