@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sseapi/sse-api/internal/combine"
 )
 
 // DefaultEvent is the event name used when none is given, as in the SSE standard.
@@ -70,13 +72,13 @@ func (o Options) withDefaults() Options {
 }
 
 // Publisher appends events to topics. It is safe for concurrent use: concurrent appends
-// share round trips to Redis (see combiner).
+// share round trips to Redis (see internal/combine).
 type Publisher struct {
 	rdb      redis.UniversalClient
 	opts     Options
 	cache    boundsCache // the history bounds applied
 	announce string      // see AnnounceCommand
-	batch    combiner
+	batch    *combine.Combiner[*appendCall]
 }
 
 // New returns a Publisher writing through rdb (standalone, Sentinel or Cluster).
@@ -85,7 +87,7 @@ func New(rdb redis.UniversalClient, opts Options) *Publisher {
 	return &Publisher{
 		rdb: rdb, opts: opts,
 		announce: AnnounceCommand(rdb),
-		batch:    combiner{rdb: rdb},
+		batch:    newAppends(rdb),
 	}
 }
 
@@ -125,7 +127,7 @@ func (p *Publisher) Publish(ctx context.Context, topic, event string, data []byt
 	if err != nil {
 		return "", fmt.Errorf("publish to %s: %w", topic, err)
 	}
-	id, err := p.batch.append(ctx,
+	id, err := p.append(ctx,
 		[]string{StreamKey(topic), MetaKey(topic)},
 		[]any{Channel(topic), b.size, b.ttlMs, event, data, p.announce})
 	if err != nil {
