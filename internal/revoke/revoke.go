@@ -28,6 +28,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/zeromicro/go-zero/core/logx"
 
+	"github.com/sseapi/sse-api/internal/combine"
 	"github.com/sseapi/sse-api/internal/stream"
 	"github.com/sseapi/sse-api/publish"
 )
@@ -89,6 +90,9 @@ type Revoker struct {
 	mu    sync.Mutex
 	cache map[string]cached
 	sweep int // the cache's size at which stale entries are dropped next
+	// reads shares round trips among concurrent reads of not-befores: when thousands of
+	// clients reconnect at once, each brings a user to check.
+	reads *combine.Combiner[*read]
 
 	ps   *redis.PubSub
 	done chan struct{}
@@ -102,6 +106,32 @@ type Revoker struct {
 	heardSweep int
 
 	live, replayed, duplicates, catchUps atomic.Int64
+}
+
+// read is one not-before read from Redis.
+type read struct {
+	uid string
+	raw string
+	err error
+}
+
+// sendReads reads the batch's not-befores in one pipeline (a Cluster client splits it by
+// node).
+func sendReads(ctx context.Context, rdb redis.UniversalClient, batch []*read) {
+	if len(batch) == 1 {
+		batch[0].raw, batch[0].err = rdb.Get(ctx, Key(batch[0].uid)).Result()
+		return
+	}
+	cmds := make([]*redis.StringCmd, len(batch))
+	_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, b := range batch {
+			cmds[i] = p.Get(ctx, Key(b.uid))
+		}
+		return nil
+	})
+	for i, b := range batch {
+		b.raw, b.err = cmds[i].Result()
+	}
 }
 
 type cached struct {
@@ -138,6 +168,9 @@ func New(rdb redis.UniversalClient, streams Streams, c Config) *Revoker {
 		done:       make(chan struct{}),
 		heard:      make(map[string]time.Time),
 		heardSweep: minSweep,
+	}
+	r.reads = &combine.Combiner[*read]{
+		Send: func(ctx context.Context, batch []*read) { sendReads(ctx, rdb, batch) },
 	}
 	r.ctx, r.stop = context.WithCancel(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -440,7 +473,12 @@ func (r *Revoker) NotBefore(ctx context.Context, uid string) (time.Time, error) 
 		return c.notBefore, nil
 	}
 	var nb time.Time
-	raw, err := r.rdb.Get(ctx, Key(uid)).Result()
+	rd := &read{uid: uid}
+	err := r.reads.Do(ctx, rd)
+	if err == nil {
+		err = rd.err
+	}
+	raw := rd.raw
 	switch {
 	case errors.Is(err, redis.Nil):
 	case err != nil:

@@ -194,6 +194,37 @@ func TestNotBeforeIsCachedForAMoment(t *testing.T) {
 	}
 }
 
+// Concurrent reads (a reconnect storm, a user each) share round trips, and each gets its
+// own user's not-before.
+func TestConcurrentNotBeforesEachGetTheirOwn(t *testing.T) {
+	rdb := redistest.Client(t)
+	r := newRevoker(t, rdb, newStreams(nil), Config{})
+	ctx := context.Background()
+	uids := make([]string, 300)
+	for i := range uids {
+		uids[i] = user(t, rdb)
+		if i%3 == 0 {
+			rdb.Set(ctx, Key(uids[i]), 1700000000000+int64(i), 0)
+		}
+	}
+	var wg sync.WaitGroup
+	for i, uid := range uids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nb, err := r.NotBefore(ctx, uid)
+			want := time.Time{}
+			if i%3 == 0 {
+				want = time.UnixMilli(1700000000000 + int64(i))
+			}
+			if err != nil || !nb.Equal(want) {
+				t.Errorf("user %d: %v %v, want %v", i, nb, err, want)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // Redis that cannot be read is an error, never "not revoked".
 func TestNotBeforeFailsWhenRedisIsDown(t *testing.T) {
 	srv := redistest.StartServer(t, redistest.Options{})
