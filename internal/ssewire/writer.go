@@ -88,6 +88,18 @@ func (w *Writer) Open() error {
 	if w.opened {
 		return nil
 	}
+	if err := w.Start(); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// Start is Open without the flush: the headers leave with the next Flush, together with
+// what is written meanwhile, in one system call rather than two.
+func (w *Writer) Start() error {
+	if w.opened {
+		return nil
+	}
 	w.opened = true
 	h := w.rw.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -106,10 +118,7 @@ func (w *Writer) Open() error {
 		b = append(b, '\n')
 	}
 	b = append(b, ": ok\n\n"...)
-	if err := w.write(b); err != nil {
-		return err
-	}
-	return w.Flush()
+	return w.write(b)
 }
 
 // retryMillis rounds d up to whole milliseconds: a Retry below 1ms must not become

@@ -493,3 +493,25 @@ func BenchmarkWriteFrame(b *testing.B) {
 		}
 	}
 }
+
+// Start opens like Open, but what it writes waits for the next Flush, with what follows it.
+func TestStartLeavesTheOpeningForTheNextFlush(t *testing.T) {
+	rec := newRecordingWriter()
+	w := NewWriter(rec, Options{Retry: time.Second})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if rec.flushes != 0 || !w.Opened() || rec.header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("after Start: %d flushes, opened %v, headers %v", rec.flushes, w.Opened(), rec.header)
+	}
+	if err := w.Comment("position"); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for _, b := range rec.writes {
+		got = append(got, b...)
+	}
+	if want := "retry: 1000\n: ok\n\n: position\n\n"; string(got) != want || rec.flushes != 1 {
+		t.Fatalf("got %q with %d flushes, want %q with one", got, rec.flushes, want)
+	}
+}

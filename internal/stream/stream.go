@@ -205,7 +205,7 @@ func (s *Stream) subscribe(p Plan) (*Subscription, error) {
 func (s *Stream) open() error {
 	w := s.writer()
 	s.opened = true
-	if err := w.Open(); err != nil {
+	if err := w.Start(); err != nil { // the headers leave with the position, in one write
 		return err
 	}
 	if err := s.sub.sub.WritePosition(w); err != nil {
@@ -402,7 +402,7 @@ func (s *Stream) refuse(w *ssewire.Writer, e *apierr.Error) {
 	body, _ := ssewire.AppendBody(nil, ErrorEvent, data)
 	s.rw.Header().Set("X-Refusal-Status", strconv.Itoa(e.Status))
 	retry := s.rt.conf.RefusalRetry
-	if w.Open() != nil || w.Retry(retry+rand.N(retry)) != nil || w.WriteFrame("", body) != nil {
+	if w.Start() != nil || w.Retry(retry+rand.N(retry)) != nil || w.WriteFrame("", body) != nil {
 		return
 	}
 	_ = w.Flush()
