@@ -55,8 +55,19 @@ func (c Config) validateRpc() error {
 		return fmt.Errorf("RpcAuth.PreviousKey must have at least %d characters and differ from RpcAuth.Key "+
 			"(leave it empty when not rotating keys)", MinRpcKeyLen)
 	}
+	// A history page holds up to MaxHistoryPage bytes, or one event alone if larger.
+	if page := max(c.Stream.MaxHistoryPage, c.Stream.MaxPayload); page > MaxRpcHistoryPage {
+		return fmt.Errorf("Stream.MaxHistoryPage and Stream.MaxPayload (%d bytes) allow zRPC History pages "+
+			"larger than gRPC clients receive by default (4 MiB): set both to at most %d with Rpc.ListenOn set",
+			page, MaxRpcHistoryPage)
+	}
 	return nil
 }
+
+// MaxRpcHistoryPage is the largest history page zRPC serves: gRPC clients refuse a message
+// over 4 MiB unless told otherwise, and a page of 1,000 events adds up to ~20 KiB of ids'
+// and fields' framing to the bytes MaxHistoryPage counts.
+const MaxRpcHistoryPage = 4<<20 - 64<<10
 
 // defaultRpcServiceConf is the ServiceConf of an Rpc block that sets only Name and ListenOn.
 var defaultRpcServiceConf = func() service.ServiceConf {

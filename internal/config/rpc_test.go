@@ -35,6 +35,8 @@ func TestRpcAccepts(t *testing.T) {
 		"its own settings":           rpcOn + "  Timeout: 500\n  CpuThreshold: 800\n  Health: false\n  Middlewares:\n    Stat: false\nRpcAuth:\n  Key: 0123456789abcdef\n",
 		"a default of go-zero's own": rpcOn + "  Mode: pro\nRpcAuth:\n  Key: 0123456789abcdef\n",
 		"a key but no service":       "RpcAuth:\n  Key: short\n",
+		"the largest history page":   rpcOn + "RpcAuth:\n  Key: 0123456789abcdef\nStream:\n  MaxHistoryPage: 4128768\n",
+		"large pages, no zRPC":       "Stream:\n  MaxHistoryPage: 16777216\n",
 	} {
 		if _, err := loadRpc(t, blocks); err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -57,6 +59,9 @@ func TestRpcRefuses(t *testing.T) {
 		{"a dev server", rpcOn + "  DevServer:\n    Enabled: true\nRpcAuth:\n  Key: 0123456789abcdef\n", "Rpc.DevServer"},
 		{"shutdown times", rpcOn + "  Shutdown:\n    WaitTime: 1s\nRpcAuth:\n  Key: 0123456789abcdef\n", "Rpc.Shutdown"},
 		{"a metrics URL", rpcOn + "  MetricsUrl: http://127.0.0.1:1\nRpcAuth:\n  Key: 0123456789abcdef\n", "Rpc.MetricsUrl"},
+		// gRPC clients receive 4 MiB at most by default: a page must fit.
+		{"history pages past 4 MiB", rpcOn + "RpcAuth:\n  Key: 0123456789abcdef\nStream:\n  MaxHistoryPage: 4194304\n", "Stream.MaxHistoryPage"},
+		{"events past 4 MiB", rpcOn + "RpcAuth:\n  Key: 0123456789abcdef\nStream:\n  MaxPayload: 4194304\n", "Stream.MaxPayload"},
 	} {
 		_, err := loadRpc(t, tc.blocks)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
