@@ -415,7 +415,7 @@ type HistoryResp struct {
 	Events []*HistoryEvent        `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
 	// The after of the next page.
 	Next string `protobuf:"bytes,2,opt,name=next,proto3" json:"next,omitempty"`
-	// More events follow next.
+	// More events follow next: the page reached its limit, or Stream.MaxHistoryPage bytes.
 	More bool `protobuf:"varint,3,opt,name=more,proto3" json:"more,omitempty"`
 	// Events after `after` are no longer kept: the page starts at the oldest one kept.
 	Truncated     bool `protobuf:"varint,4,opt,name=truncated,proto3" json:"truncated,omitempty"`
