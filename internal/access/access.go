@@ -14,9 +14,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zeromicro/go-zero/core/logx"
+
 	"github.com/sseapi/sse-api/internal/apierr"
 	"github.com/sseapi/sse-api/internal/auth"
 	"github.com/sseapi/sse-api/internal/keywatch"
+	"github.com/sseapi/sse-api/internal/metrics"
 	"github.com/sseapi/sse-api/internal/middleware"
 	"github.com/sseapi/sse-api/internal/stream"
 	"github.com/sseapi/sse-api/publish"
@@ -264,4 +267,37 @@ func (a *Access) CheckBatch(who auth.Identity, events []publish.Event, maxBatch 
 		}
 	}
 	return nil
+}
+
+// PublishBatch checks events as CheckBatch does and publishes them with pub, all or none:
+// what the HTTP and zRPC batch routes share. A batch written in part (only in a Redis
+// Cluster with a node out of reach) is a 503 that names the topics written and those not,
+// for the caller to publish again.
+func (a *Access) PublishBatch(ctx context.Context, pub *publish.Publisher, who auth.Identity, events []publish.Event, maxBatch int) ([]string, error) {
+	if err := a.CheckBatch(who, events, maxBatch); err != nil {
+		return nil, err
+	}
+	ids, err := pub.PublishBatch(ctx, events)
+	var partial *publish.PartialError
+	switch {
+	case errors.As(err, &partial):
+		metrics.Published.Add(float64(countWritten(partial.IDs)))
+		logx.WithContext(ctx).Errorf("batch publish written in part: %v", err)
+		return nil, apierr.Unavailable(fmt.Sprintf("only part of the batch was written: the events of %s were, "+
+			"those of %s were not; publish those again", strings.Join(partial.Written, ", "), strings.Join(partial.Failed, ", ")))
+	case err != nil:
+		return nil, apierr.Internal(err)
+	}
+	metrics.Published.Add(float64(len(ids)))
+	return ids, nil
+}
+
+func countWritten(ids []string) int {
+	n := 0
+	for _, id := range ids {
+		if id != "" {
+			n++
+		}
+	}
+	return n
 }
