@@ -237,6 +237,23 @@ func (a *Access) Topics(topics []string) ([]string, error) {
 	return out, nil
 }
 
+// CheckPublish checks one event's topic and name, and that who may publish to the topic:
+// 400 for a malformed topic or name, 403 for a topic who may not write (a watched key's
+// topic is read-only for everyone: it says so).
+func (a *Access) CheckPublish(who auth.Identity, topic, event string) error {
+	switch {
+	case !publish.ValidTopic(topic):
+		return apierr.BadRequest("malformed topic: want [A-Za-z0-9_.:-]{1,128}")
+	case event != "" && !publish.ValidEvent(event):
+		return apierr.BadRequest("malformed event name: want [A-Za-z0-9_.:-]{1,64}, not reset or error (the service's own)")
+	case publish.KeyTopic(topic):
+		return apierr.Forbidden(publish.ErrKeyTopic.Error())
+	case !Publishable(topic) || !who.CanPublish(topic):
+		return apierr.Forbidden("not allowed to publish to this topic")
+	}
+	return nil
+}
+
 // CheckBatch checks a batch of events before any of it is written: at most maxBatch events
 // (413), each well formed (400) with its data within Config.MaxPayload (413), then each on a
 // topic who may publish to (403). Every refusal names the index of the event it is about.

@@ -46,3 +46,35 @@ func TestCheckBatchNamesTheRefusedEvent(t *testing.T) {
 		t.Fatalf("a good batch: %v", err)
 	}
 }
+
+// One event, as both publish routes (HTTP and zRPC) check it.
+func TestCheckPublish(t *testing.T) {
+	a := access.New(nil, nil, access.Config{})
+	who := auth.Identity{UID: "ann", Publish: auth.Patterns{"news:*", "qr:*", "key:*", "presence:*"}}
+	for _, c := range []struct {
+		name, topic, event string
+		status             int
+		message            string
+	}{
+		{"granted", "news:1", "update", 0, ""},
+		{"no event name", "news:1", "", 0, ""},
+		{"malformed topic", "a b", "", http.StatusBadRequest, "malformed topic"},
+		{"the service's own event", "news:1", "error", http.StatusBadRequest, "malformed event name"},
+		{"not granted", "other:1", "", http.StatusForbidden, "not allowed"},
+		{"reserved", "qr:abc", "", http.StatusForbidden, "not allowed"},
+		{"presence", "presence:news:1", "", http.StatusForbidden, "not allowed"},
+		{"a watched key says why", "key:demo", "", http.StatusForbidden, "read-only"},
+	} {
+		err := a.CheckPublish(who, c.topic, c.event)
+		if c.status == 0 {
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		var e *apierr.Error
+		if !errors.As(err, &e) || e.Status != c.status || !strings.Contains(e.Message, c.message) {
+			t.Errorf("%s: %v, want %d with %q", c.name, err, c.status, c.message)
+		}
+	}
+}

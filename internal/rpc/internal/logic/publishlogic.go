@@ -27,7 +27,7 @@ func NewPublishLogic(ctx context.Context, svcCtx *svc.ServiceContext) *PublishLo
 
 // Publish one event.
 func (l *PublishLogic) Publish(in *sseapi.PublishReq) (*sseapi.PublishResp, error) {
-	data, err := checkEvent(l.svcCtx.Caller, in.Topic, in.Event, in.Data, l.svcCtx.Config.Stream.MaxPayload)
+	data, err := checkEvent(l.svcCtx.Access, l.svcCtx.Caller, in.Topic, in.Event, in.Data, l.svcCtx.Config.Stream.MaxPayload)
 	if err != nil {
 		return nil, err
 	}
