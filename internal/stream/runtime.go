@@ -89,15 +89,14 @@ func New(hub *broker.Hub, c Config) *Runtime {
 // cannot be detached (HTTP/2), the handler waits until the stream ends.
 func (rt *Runtime) Serve(w http.ResponseWriter, r *http.Request, route string, logic func(*Stream) error) {
 	s := rt.newStream(w, r, route)
-	ended := make(chan struct{})
 	go func() {
-		defer close(ended)
 		s.run(logic)
+		if !s.detached {
+			close(s.handedOff) // the response is the handler's to end
+		}
 	}()
 	for {
 		select {
-		case <-ended:
-			return
 		case <-s.handedOff:
 			return
 		case work := <-s.setup:

@@ -61,8 +61,9 @@ type Stream struct {
 
 	w                    atomic.Pointer[ssewire.Writer]
 	stopFollowingRequest func() bool
-	handedOff            chan struct{} // closed once detached: the handler may return
-	setup                chan func()   // work for the handler's goroutine (see onHandler)
+	handedOff            chan struct{} // closed once detached, or ended undetached: the handler may return
+	setup                chan func()   // work for the handler's goroutine (see onHandler), until detached
+	detached             bool          // set on the handler's goroutine, read after onHandler
 	finishAccessLog      func(context.Context, int)
 
 	opened   bool
@@ -227,6 +228,7 @@ func (s *Stream) open() error {
 	s.stopFollowingRequest = func() bool { return false } // lets the request's context go
 	s.finishAccessLog = middleware.DeferAccessLog(s.req.Context())
 	s.req, s.rw = nil, nil
+	s.detached, s.setup = true, nil
 	close(s.handedOff)
 	return nil
 }
