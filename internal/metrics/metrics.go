@@ -58,6 +58,14 @@ var (
 		Namespace: namespace, Name: "pubsub_recovery_retries_total",
 		Help: "Reads of a topic's position or missed events retried after a failure.",
 	})
+	ControlMessages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "control_messages_total",
+		Help: "Disconnects and revocations of other instances taken, by how: live (the control channel), replayed (its log, after the channel was down), duplicate (heard again, ignored).",
+	}, []string{"how"})
+	ControlCatchUps = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "control_catch_ups_total",
+		Help: "Replays of the control log, at start and after every resubscription to the control channel.",
+	})
 	DeliveryLag = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "delivery_lag_seconds",
 		Help:    "Time from an event's append in Redis to its write to a subscriber.",
@@ -68,7 +76,7 @@ var (
 // all are the collectors the service registers.
 var all = []prometheus.Collector{OpenStreams, Published, Delivered, SlowDisconnects, Resets, Recoveries,
 	RecoveryFailures, RecoveryRetries, Refusals, StreamsEnded, Shed, StreamPanics, DeliveryLag, redisMetrics,
-	WatchedKeys, KeyNotifications, KeyEvents, KeyReads, KeyErrors, KeyLinkUp}
+	WatchedKeys, KeyNotifications, KeyEvents, KeyReads, KeyErrors, KeyLinkUp, ControlMessages, ControlCatchUps}
 
 func init() {
 	prometheus.MustRegister(all...)

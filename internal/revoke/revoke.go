@@ -29,6 +29,7 @@ import (
 	"github.com/zeromicro/go-zero/core/logx"
 
 	"github.com/sseapi/sse-api/internal/combine"
+	"github.com/sseapi/sse-api/internal/metrics"
 	"github.com/sseapi/sse-api/internal/stream"
 	"github.com/sseapi/sse-api/publish"
 )
@@ -229,6 +230,7 @@ func (r *Revoker) listen(ch <-chan any) {
 				}
 				failing = false
 				r.catchUps.Add(1)
+				metrics.ControlCatchUps.Inc()
 				if r.conf.caughtUp != nil {
 					r.conf.caughtUp()
 				}
@@ -277,16 +279,19 @@ func (r *Revoker) hear(payload string, before time.Time) {
 	if msg.ID != "" && r.conf.Replay > 0 {
 		if _, ok := r.heard[msg.ID]; ok {
 			r.duplicates.Add(1)
+			metrics.ControlMessages.WithLabelValues("duplicate").Inc()
 			return
 		}
 		r.note(msg.ID)
 	}
 	if before.IsZero() {
 		r.live.Add(1)
+		metrics.ControlMessages.WithLabelValues("live").Inc()
 		r.apply(msg, before)
 		return
 	}
 	r.replayed.Add(1)
+	metrics.ControlMessages.WithLabelValues("replayed").Inc()
 	if n := r.apply(msg, before); n > 0 {
 		logx.Infof("revoke: a disconnect heard late ended %d streams", n)
 	}

@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sseapi/sse-api/internal/metrics"
 	"github.com/sseapi/sse-api/internal/redistest"
 	"github.com/sseapi/sse-api/internal/stream"
 )
@@ -113,6 +115,8 @@ func TestDisconnectEndsTheUsersStreamsOnEveryInstance(t *testing.T) {
 	here, there := newStreams(map[string]int{uid: 2}), newStreams(map[string]int{uid: 3})
 	a := newRevoker(t, rdb, here, Config{})
 	newRevoker(t, rdb, there, Config{})
+	live := metrics.ControlMessages.WithLabelValues("live")
+	heardBefore := counted(t, live)
 
 	n, err := a.Disconnect(context.Background(), uid, false)
 	if err != nil || n != 2 {
@@ -123,6 +127,9 @@ func TestDisconnectEndsTheUsersStreamsOnEveryInstance(t *testing.T) {
 	}
 	if e := there.next(t); e.uid != uid || !errors.Is(e.why, stream.ErrDisconnected) {
 		t.Fatalf("there: %+v", e)
+	}
+	if heard := counted(t, live) - heardBefore; heard < 1 {
+		t.Fatalf("%s counted %v live messages, want the other instance's", "sse_control_messages_total", heard)
 	}
 	select {
 	case e := <-here.ended:
@@ -239,4 +246,14 @@ func TestNotBeforeFailsWhenRedisIsDown(t *testing.T) {
 	if _, err := r.Disconnect(ctx, "alice", true); err == nil {
 		t.Fatal("a revocation was accepted with Redis down")
 	}
+}
+
+// counted reads a counter's value.
+func counted(t *testing.T, c interface{ Write(*dto.Metric) error }) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }
