@@ -7,6 +7,7 @@ package combine
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -30,15 +31,27 @@ type Combiner[T any] struct {
 type call[T any] struct {
 	ctx context.Context
 	v   T
-	// done receives true when this caller is to lead the next batch, false when its
-	// batch was sent.
-	done chan bool
+	// done says when this caller is to lead the next batch, or that its batch was sent, or
+	// that its Send panicked.
+	done chan outcome
 }
+
+type outcome uint8
+
+const (
+	sent outcome = iota
+	lead
+	failed
+)
+
+// ErrSendPanicked is what the callers of a batch get when its Send panicked (the leader's
+// goroutine panics on): their results were never set.
+var ErrSendPanicked = errors.New("combine: the batch's Send panicked")
 
 // Do sends v, alone or with others, and returns once Send has returned for its batch. It
 // returns ctx's error, and v is not sent, when ctx ends while v is still queued.
 func (c *Combiner[T]) Do(ctx context.Context, v T) error {
-	me := &call[T]{ctx: ctx, v: v, done: make(chan bool, 1)}
+	me := &call[T]{ctx: ctx, v: v, done: make(chan outcome, 1)}
 	c.mu.Lock()
 	maxInFlight := c.MaxInFlight
 	if maxInFlight <= 0 {
@@ -53,11 +66,8 @@ func (c *Combiner[T]) Do(ctx context.Context, v T) error {
 	c.queue = append(c.queue, me)
 	c.mu.Unlock()
 	select {
-	case lead := <-me.done:
-		if lead {
-			c.lead(me)
-		}
-		return nil
+	case o := <-me.done:
+		return c.follow(me, o)
 	case <-ctx.Done():
 	}
 	// Leave the queue if still in it; otherwise the call is under way, or this caller was
@@ -71,14 +81,21 @@ func (c *Combiner[T]) Do(ctx context.Context, v T) error {
 		}
 	}
 	c.mu.Unlock()
-	if <-me.done {
+	return c.follow(me, <-me.done)
+}
+
+// follow acts on what a queued caller was told.
+func (c *Combiner[T]) follow(me *call[T], o outcome) error {
+	switch o {
+	case lead:
 		c.lead(me)
+	case failed:
+		return ErrSendPanicked
 	}
 	return nil
 }
 
-// lead sends me and whatever is queued (up to MaxBatch), then hands the lead to the first
-// caller still queued, or gives the slot back.
+// lead sends me and whatever is queued (up to MaxBatch), then hands the lead on.
 func (c *Combiner[T]) lead(me *call[T]) {
 	c.mu.Lock()
 	maxBatch := c.MaxBatch
@@ -102,11 +119,25 @@ func (c *Combiner[T]) lead(me *call[T]) {
 	if len(batch) > 1 {
 		ctx = context.WithoutCancel(ctx)
 	}
+	sendOK := false
+	defer func() {
+		// Whatever Send did, the callers it carried are told and the lead moves on: a
+		// panic must not leave them waiting, nor keep the slot.
+		o := sent
+		if !sendOK {
+			o = failed
+		}
+		for _, q := range waiting {
+			q.done <- o
+		}
+		c.handOff()
+	}()
 	c.Send(ctx, batch)
-	for _, q := range waiting {
-		q.done <- false
-	}
+	sendOK = true
+}
 
+// handOff gives the lead to the first caller still queued, or gives the slot back.
+func (c *Combiner[T]) handOff() {
 	c.mu.Lock()
 	if len(c.queue) == 0 {
 		c.inFlight--
@@ -116,5 +147,5 @@ func (c *Combiner[T]) lead(me *call[T]) {
 	next := c.queue[0]
 	c.queue = c.queue[1:]
 	c.mu.Unlock()
-	next.done <- true
+	next.done <- lead
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -110,5 +111,79 @@ func TestACallWhoseContextEndsWhileQueuedIsNotSent(t *testing.T) {
 	close(release)
 	if err := <-done; err != nil || !first.sent || queued.sent {
 		t.Fatalf("first: %v %+v, queued %+v", err, first, queued)
+	}
+}
+
+// A Send that panics leaves no caller waiting and no slot taken: its leader panics, the
+// callers it carried get ErrSendPanicked, and the next call goes out.
+func TestASendThatPanicsReleasesEveryone(t *testing.T) {
+	release := make(chan struct{})
+	var sends atomic.Int32
+	c := &Combiner[*echo]{MaxInFlight: 1, Send: func(_ context.Context, batch []*echo) {
+		<-release
+		if sends.Add(1) <= 2 { // the first two batches
+			panic("boom")
+		}
+		for _, e := range batch {
+			e.sent = true
+		}
+	}}
+	type result struct {
+		err      error
+		panicked any
+	}
+	results := make(chan result, 4)
+	call := func() {
+		var r result
+		defer func() {
+			r.panicked = recover()
+			results <- r
+		}()
+		r.err = c.Do(context.Background(), &echo{})
+	}
+	go call() // leads the first batch, alone
+	for {
+		c.mu.Lock()
+		busy := c.inFlight == 1
+		c.mu.Unlock()
+		if busy {
+			break
+		}
+		runtime.Gosched()
+	}
+	for range 3 {
+		go call() // queued: the first of them leads the other two in the second batch
+	}
+	for {
+		c.mu.Lock()
+		n := len(c.queue)
+		c.mu.Unlock()
+		if n == 3 {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(release)
+	panics, failed := 0, 0
+	for range 4 {
+		r := <-results
+		switch {
+		case r.panicked == "boom":
+			panics++
+		case errors.Is(r.err, ErrSendPanicked):
+			failed++
+		default:
+			t.Fatalf("a call returned %v (recovered %v)", r.err, r.panicked)
+		}
+	}
+	if panics != 2 || failed != 2 {
+		t.Fatalf("%d leaders panicked and %d carried calls failed, want 2 and 2", panics, failed)
+	}
+	later := &echo{}
+	if err := c.Do(context.Background(), later); err != nil || !later.sent {
+		t.Fatalf("a later call: %v, sent %v", err, later.sent)
+	}
+	if c.inFlight != 0 {
+		t.Fatalf("%d batches still counted in flight", c.inFlight)
 	}
 }
