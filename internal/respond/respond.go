@@ -71,7 +71,8 @@ func SetHeader(ctx context.Context, key, value string) {
 }
 
 // SetCookie adds c to the answer of the request ctx belongs to. The generated handlers
-// write headers only after the logic returns, so any logic may call it.
+// write headers only after the logic returns, so any logic may call it; a stream's, before
+// it opens (its plan's Cookies are the way).
 func SetCookie(ctx context.Context, c *http.Cookie) {
 	if h := header(ctx); h != nil {
 		h.Add("Set-Cookie", c.String())

@@ -63,6 +63,7 @@ type Stream struct {
 	stopFollowingRequest func() bool
 	handedOff            chan struct{} // closed once detached, or ended undetached: the handler may return
 	setup                chan func()   // work for the handler's goroutine (see onHandler), until detached
+	planning             bool          // Subscribe's plan is running (on the handler's goroutine)
 	detached             bool          // set on the handler's goroutine, read after onHandler
 	finishAccessLog      func(context.Context, int)
 
@@ -103,7 +104,12 @@ func (s *Stream) LastEventID() string {
 // goroutine it runs on, Go shrinks a stack only at a collection, and the stream's own
 // goroutine lives as long as the stream.
 func (s *Stream) Subscribe(plan func() (Plan, error)) (sub *Subscription, err error) {
+	if s.planning {
+		return nil, apierr.Internal(errors.New("stream: Subscribe called from its own plan"))
+	}
 	s.onHandler(func() {
+		s.planning = true
+		defer func() { s.planning = false }()
 		var p Plan
 		if p, err = plan(); err == nil {
 			sub, err = s.subscribe(p)
@@ -124,14 +130,20 @@ type setupPanic struct {
 func (s *Stream) onHandler(work func()) {
 	done := make(chan *setupPanic, 1)
 	job := func() {
+		completed := false
 		defer func() {
-			if p := recover(); p != nil {
+			p := recover()
+			switch {
+			case p != nil:
 				done <- &setupPanic{p, debug.Stack()}
-				return
+			case !completed: // runtime.Goexit: the stream's goroutine must not go on as if set up
+				done <- &setupPanic{"runtime.Goexit in a stream's setup", debug.Stack()}
+			default:
+				done <- nil
 			}
-			done <- nil
 		}()
 		work()
+		completed = true
 	}
 	select {
 	case s.setup <- job:
@@ -145,7 +157,7 @@ func (s *Stream) onHandler(work func()) {
 
 func (s *Stream) subscribe(p Plan) (*Subscription, error) {
 	if s.sub != nil || s.admitted != nil {
-		return nil, errors.New("stream: Subscribe called twice")
+		return nil, apierr.Internal(errors.New("stream: Subscribe called twice"))
 	}
 	if len(p.Topics) == 0 {
 		return nil, apierr.BadRequest("name at least one topic")
@@ -215,13 +227,16 @@ func (s *Stream) open() error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	// A stream that must end stops waiting for a client that stopped reading.
-	context.AfterFunc(s.ctx, func() { s.writer().EndBy(time.Now().Add(endGrace)) })
 	dw, ok := w.Detach(func() { s.end(ErrClientGone) })
+	if ok {
+		s.setWriter(dw)
+	}
+	// A stream that must end stops waiting for a client that stopped reading; registered
+	// once the writer is final, so that an end already due reaches the writer in use.
+	context.AfterFunc(s.ctx, func() { s.writer().EndBy(time.Now().Add(endGrace)) })
 	if !ok {
 		return nil
 	}
-	s.setWriter(dw)
 	// From here on the connection's closing, which Detach watches, ends the stream, not the
 	// request's end. If the request already ended, so did the stream.
 	s.stopFollowingRequest()

@@ -213,6 +213,13 @@ func TestErrorsBeforeOpeningAreJSONAnswers(t *testing.T) {
 			_, err := s.Subscribe(func() (Plan, error) { return Plan{}, apierr.Forbidden("no") })
 			return err
 		}, nil, 403, "forbidden"},
+		"plan subscribes again": {func(s *Stream) error {
+			_, err := s.Subscribe(func() (Plan, error) {
+				_, err := s.Subscribe(func() (Plan, error) { return Plan{Topics: []string{topic}}, nil })
+				return Plan{}, err
+			})
+			return err
+		}, nil, 500, "internal"},
 		"plan panics": {func(s *Stream) error {
 			_, err := s.Subscribe(func() (Plan, error) { panic("boom") })
 			return err
