@@ -33,7 +33,7 @@ type registry struct {
 	all       *admission // the open streams, through next
 	perHolder map[string]int
 	byUser    map[string]*admission // each user's open streams, through nextOfUser
-	drained   chan struct{}
+	drained   chan struct{}         // made by shutdown, closed once every stream released
 }
 
 // admission is one open stream in the registry.
@@ -130,9 +130,8 @@ func (a *admission) release() {
 	}
 	r.open--
 	metrics.OpenStreams.Dec()
-	if r.closing && r.open == 0 && r.drained != nil {
+	if r.closing && r.open == 0 {
 		close(r.drained)
-		r.drained = nil
 	}
 }
 
@@ -160,17 +159,20 @@ func (r *registry) len() int {
 
 // shutdown refuses new streams, ends every open one with ErrShuttingDown at a random moment
 // within window (at once when window is 0), and returns a channel closed once all of them
-// have released.
+// have released. Called again, it returns the same channel.
 func (r *registry) shutdown(window time.Duration) <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.closing = true
-	done := make(chan struct{})
-	if r.open == 0 {
-		close(done)
-		return done
+	if r.closing {
+		return r.drained
 	}
-	r.drained = done
+	r.closing = true
+	r.drained = make(chan struct{})
+	if r.open == 0 {
+		close(r.drained)
+		return r.drained
+	}
+	done := r.drained
 	for a := r.all; a != nil; a = a.next {
 		end := a.end
 		if window <= 0 {

@@ -87,6 +87,9 @@ func TestShutdownEndsEveryStream(t *testing.T) {
 		t.Fatal("drained before the streams released")
 	default:
 	}
+	if again := r.shutdown(0); again != drained {
+		t.Fatal("a second shutdown returned another channel, which would never close")
+	}
 	for _, rel := range releases {
 		rel.release()
 	}
