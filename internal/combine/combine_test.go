@@ -41,15 +41,7 @@ func TestConcurrentCallsShareBatchesAndEachGetsItsResult(t *testing.T) {
 		}()
 	}
 	// Let the first batch go once every call is in: the others must have queued behind it.
-	for {
-		c.mu.Lock()
-		queued := len(c.queue)
-		c.mu.Unlock()
-		if queued == n-1 {
-			break
-		}
-		runtime.Gosched()
-	}
+	waitUntil(c, func() bool { return len(c.queue) == n-1 })
 	close(release)
 	wg.Wait()
 	for _, e := range calls {
@@ -83,27 +75,11 @@ func TestACallWhoseContextEndsWhileQueuedIsNotSent(t *testing.T) {
 	first := &echo{}
 	done := make(chan error)
 	go func() { done <- c.Do(context.Background(), first) }()
-	for {
-		c.mu.Lock()
-		busy := c.inFlight == 1
-		c.mu.Unlock()
-		if busy {
-			break
-		}
-		runtime.Gosched()
-	}
+	waitUntil(c, func() bool { return c.inFlight == 1 })
 	ctx, cancel := context.WithCancel(context.Background())
 	queued := &echo{}
 	go func() { done <- c.Do(ctx, queued) }()
-	for {
-		c.mu.Lock()
-		n := len(c.queue)
-		c.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		runtime.Gosched()
-	}
+	waitUntil(c, func() bool { return len(c.queue) == 1 })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("queued call: %v", err)
@@ -142,27 +118,11 @@ func TestASendThatPanicsReleasesEveryone(t *testing.T) {
 		r.err = c.Do(context.Background(), &echo{})
 	}
 	go call() // leads the first batch, alone
-	for {
-		c.mu.Lock()
-		busy := c.inFlight == 1
-		c.mu.Unlock()
-		if busy {
-			break
-		}
-		runtime.Gosched()
-	}
+	waitUntil(c, func() bool { return c.inFlight == 1 })
 	for range 3 {
 		go call() // queued: the first of them leads the other two in the second batch
 	}
-	for {
-		c.mu.Lock()
-		n := len(c.queue)
-		c.mu.Unlock()
-		if n == 3 {
-			break
-		}
-		runtime.Gosched()
-	}
+	waitUntil(c, func() bool { return len(c.queue) == 3 })
 	close(release)
 	panics, failed := 0, 0
 	for range 4 {
@@ -185,5 +145,18 @@ func TestASendThatPanicsReleasesEveryone(t *testing.T) {
 	}
 	if c.inFlight != 0 {
 		t.Fatalf("%d batches still counted in flight", c.inFlight)
+	}
+}
+
+// waitUntil waits until cond holds of c's state, read under its lock.
+func waitUntil(c *Combiner[*echo], cond func() bool) {
+	for {
+		c.mu.Lock()
+		ok := cond()
+		c.mu.Unlock()
+		if ok {
+			return
+		}
+		runtime.Gosched()
 	}
 }
