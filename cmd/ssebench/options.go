@@ -63,7 +63,7 @@ func parseOptions(args []string) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 0, "publishing time (fanout and topics 60s, publish 20s, watch's burst 10s; deploy: before the SIGTERM, 5s)")
 	fs.DurationVar(&o.hold, "hold", 15*time.Second, "idle: how long the quiet streams are held before RSS is read")
 	fs.IntVar(&o.events, "events", 3, "idle: events published after the hold, each checked to reach every stream once")
-	fs.StringVar(&o.servers, "servers", "ref,sse-api", "servers to measure, in order: ref, sse-api")
+	fs.StringVar(&o.servers, "servers", "ref,sse-api", "servers to measure, in order: ref, ref-gozero (the reference served by go-zero), sse-api, before")
 	fs.StringVar(&o.bin, "bin", "", "sse-api binary to start (default: go build . into a temporary directory)")
 	fs.StringVar(&o.before, "before", "", "an earlier sse-api binary, measured after -bin in the same run with the same settings (servers list: add before)")
 	fs.StringVar(&o.url, "url", "", "measure an sse-api already running here (host:port, loopback) instead of starting one")

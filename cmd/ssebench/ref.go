@@ -22,6 +22,12 @@ import (
 //	GET  /events?topic=a      the stream: ": ok", an "id:" line once subscribed, then events
 //	POST /publish?topic=a     body = data (one line); answers 201 once queued to every stream
 //	GET  /healthz
+//
+// With -gozero the same handlers are served by a go-zero rest.Server as sse-api configures
+// it (its default middlewares less the request log, the stream route WithSSE, a DevServer
+// with metrics), and the stream's query is read with httpx.Parse, as a goctl handler does:
+// the floor of a goctl route, which shows what the framework costs before any of sse-api's
+// own code.
 
 type refServer struct {
 	heartbeat time.Duration
@@ -39,6 +45,8 @@ func runRef(args []string) {
 	fs := flag.NewFlagSet("ref", flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "address to serve on (loopback only)")
 	heartbeat := fs.Duration("heartbeat", 15*time.Second, "comment-line interval")
+	gozero := fs.Bool("gozero", false, "serve through go-zero's rest.Server and its middlewares")
+	maxConns := fs.Int("max-conns", 30000, "with -gozero: its MaxConns")
 	_ = fs.Parse(args)
 	if !isLoopback(*listen) {
 		fmt.Fprintln(os.Stderr, "ref: -listen must be a 127.0.0.0/8 address")
@@ -53,22 +61,29 @@ func runRef(args []string) {
 	// The orchestrator reads the address from the first line.
 	fmt.Println(ln.Addr().String())
 	s := &refServer{heartbeat: *heartbeat, topics: map[string]*refTopic{}}
+	// Stop when the orchestrator goes away (its end of stdin closes).
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
+	if *gozero {
+		s.serveGoZero(ln, *maxConns)
+		return
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /events", s.events)
 	mux.HandleFunc("POST /publish", s.publish)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /metrics", refMetrics)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	// Stop when the orchestrator goes away (its end of stdin closes).
-	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		os.Exit(0)
-	}()
 	_ = srv.Serve(ln)
 }
 
 func (s *refServer) events(w http.ResponseWriter, r *http.Request) {
-	name := r.URL.Query().Get("topic")
+	s.stream(w, r, r.URL.Query().Get("topic"))
+}
+
+func (s *refServer) stream(w http.ResponseWriter, r *http.Request, name string) {
 	fl := w.(http.Flusher)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

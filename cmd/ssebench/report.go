@@ -309,13 +309,18 @@ func printTable(w io.Writer, o options, rs []result) {
 		}
 		return -1
 	}
-	if now, before := idx("sse-api"), idx("sse-api@before"); now >= 0 && before >= 0 {
-		if ref := idx("ref"); ref >= 0 {
-			pairs = append(pairs, pair{now, ref})
-			head = append(head, "sse-api / ref")
+	now, before, ref, gz := idx("sse-api"), idx("sse-api@before"), idx("ref"), idx("ref@go-zero")
+	if now >= 0 && (before >= 0 || gz >= 0) {
+		add := func(num, den int, name string) {
+			if num >= 0 && den >= 0 {
+				pairs = append(pairs, pair{num, den})
+				head = append(head, name)
+			}
 		}
-		pairs = append(pairs, pair{now, before})
-		head = append(head, "now / before")
+		add(now, ref, "sse-api / ref")
+		add(now, gz, "sse-api / ref@go-zero")
+		add(gz, ref, "ref@go-zero / ref")
+		add(now, before, "now / before")
 	} else if len(rs) == 2 {
 		// sse-api over ref; qr-poll over qr
 		p := pair{1, 0}

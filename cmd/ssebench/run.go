@@ -203,7 +203,9 @@ func (b *bench) startServer(kind string) (*server, error) {
 	o := b.o
 	switch kind {
 	case "ref":
-		return startRef(o.instances, o.heartbeat)
+		return startRef(o.instances, o.heartbeat, false, 0)
+	case "ref-gozero":
+		return startRef(o.instances, o.heartbeat, true, (o.n+o.instances-1)/o.instances+10000)
 	case "sse-api":
 		if o.url != "" {
 			s := &server{kind: kind, name: kind, targets: []string{o.url}}

@@ -33,15 +33,21 @@ func (s *server) add(p *testinstance.Process, target string) {
 	s.procs, s.pids, s.targets = append(s.procs, p), append(s.pids, p.Pid()), append(s.targets, target)
 }
 
-// startRef starts n reference servers (this executable, subcommand ref).
-func startRef(n int, heartbeat time.Duration) (*server, error) {
+// startRef starts n reference servers (this executable, subcommand ref), bare or, with
+// gozero, served by go-zero (named ref@go-zero in the results).
+func startRef(n int, heartbeat time.Duration, gozero bool, maxConns int) (*server, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	s := &server{kind: "ref", name: "ref"}
+	args := []string{"ref", "-listen", "127.0.0.1:0", "-heartbeat", heartbeat.String()}
+	if gozero {
+		s.name = "ref@go-zero"
+		args = append(args, "-gozero", "-max-conns", strconv.Itoa(maxConns))
+	}
 	for i := 0; i < n; i++ {
-		cmd := exec.Command(self, "ref", "-listen", "127.0.0.1:0", "-heartbeat", heartbeat.String())
+		cmd := exec.Command(self, args...)
 		stdin, _ := cmd.StdinPipe()
 		stdout, _ := cmd.StdoutPipe()
 		p := testinstance.NewProcess(cmd)
@@ -58,8 +64,30 @@ func startRef(n int, heartbeat time.Duration) (*server, error) {
 			return nil, fmt.Errorf("ref server did not start: %v %s", err, p.Logs)
 		}
 		s.add(p, strings.TrimSpace(line))
+		// go-zero listens after the line: wait until it answers.
+		if err := waitHealthy(strings.TrimSpace(line), 10*time.Second); err != nil {
+			s.stop()
+			return nil, fmt.Errorf("ref server: %v %s", err, p.Logs)
+		}
 	}
 	return s, nil
+}
+
+func waitHealthy(addr string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not answer /healthz within %v: %v", addr, within, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // startAPI starts -instances sse-api instances of -bin, each configured for its share of the
