@@ -133,7 +133,8 @@ type RevokeConf struct {
 	// Replay is how long a disconnect is kept in Redis (sse:control:log) for the instances
 	// whose control subscription is down when it is told (Redis restarting, a network
 	// blip): one that subscribes again within it ends the streams the disconnect was for.
-	// 0 keeps nothing: such a disconnect never reaches that instance's open streams.
+	// 0 keeps nothing: such a disconnect never reaches that instance's open streams (a
+	// revocation does, from its not-before, once the subscription is back).
 	Replay time.Duration `json:",default=5m"`
 }
 

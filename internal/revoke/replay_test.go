@@ -294,3 +294,47 @@ func TestNoReplayKeepsNothing(t *testing.T) {
 		t.Fatalf("the log exists (%d, %v) with Replay 0", n, err)
 	}
 }
+
+// A revocation told while an instance's link was down for longer than the log keeps it is
+// still in Redis: once back, the instance reads its users' not-befores and ends the streams
+// opened before theirs, and refuses their reconnects. A plain disconnect that old is lost.
+func TestARevocationOlderThanTheLogEndsTheStreamsOpenedBeforeIt(t *testing.T) {
+	for _, replay := range []time.Duration{time.Minute, 0} {
+		t.Run("Replay="+replay.String(), func(t *testing.T) {
+			srv := redistest.StartServer(t, redistest.Options{})
+			admin := srv.Client(t)
+			conf := Config{Replay: replay, TTL: time.Hour}
+			lk := newLink(t, srv.Addr())
+			there := newStreams(map[string]int{"kim": 2, "lee": 1}) // opened long ago
+			b := newReplaying(t, client(t, lk.Addr()), there, conf)
+			b.replayed(t)
+
+			lk.Cut()
+			ctx := context.Background()
+			// kim was revoked two windows ago: the log no longer holds it (nor a
+			// disconnect of lee's then), but the not-before stands.
+			now, err := admin.Time(ctx).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			nb := now.Add(-2 * time.Minute).Truncate(time.Millisecond)
+			if err := admin.Set(ctx, Key("kim"), nb.UnixMilli(), time.Hour).Err(); err != nil {
+				t.Fatal(err)
+			}
+			there.openAt("kim", time.Now().Add(-time.Minute)) // after the revocation
+			lk.Mend()
+			b.replayed(t)
+			e := there.next(t)
+			if e.uid != "kim" || e.n != 2 || !errors.Is(e.why, stream.ErrRevoked) {
+				t.Fatalf("%+v, want kim's 2 streams opened before the revocation ended as revoked", e)
+			}
+			there.none(t)
+			if there.left("kim") != 1 || there.left("lee") != 1 {
+				t.Fatalf("left: kim %d, lee %d; want the stream opened since, and lee's", there.left("kim"), there.left("lee"))
+			}
+			if got, err := b.NotBefore(ctx, "kim"); err != nil || !got.Equal(nb) {
+				t.Fatalf("kim's not-before on b: %v %v, want %v", got, err, nb)
+			}
+		})
+	}
+}

@@ -10,6 +10,8 @@
 // (LogKey), written by the script that publishes it; after every (re)subscription an
 // instance reads what the log holds within that window and applies what it has not heard
 // yet, each message once (by its random id), to the streams opened before the message.
+// Then it reads the not-befores of the users with streams open there again: a revocation
+// told longer ago than the log keeps is still in Redis, and ends the streams opened before it.
 package revoke
 
 import (
@@ -51,6 +53,8 @@ type Streams interface {
 	// EndUserOpenedBefore ends those of uid's streams opened before before (this
 	// instance's clock): what a message heard late was told for.
 	EndUserOpenedBefore(uid string, why error, before time.Time) int
+	// Users are the users with streams open here.
+	Users() []string
 }
 
 // Config is what a Revoker needs.
@@ -63,7 +67,8 @@ type Config struct {
 	// Replay is how long a disconnect is kept in Redis (LogKey) for the instances whose
 	// control subscription is down when it is told: one that subscribes again within it
 	// ends the streams the disconnect was for. 0: nothing is kept, and a disconnect told
-	// while an instance's subscription is down never reaches that instance's streams.
+	// while an instance's subscription is down never reaches that instance's streams (a
+	// revocation does, from its not-before, once the subscription is back).
 	Replay time.Duration
 
 	caughtUp func() // tests: called after each successful replay of the log
@@ -216,7 +221,7 @@ func (r *Revoker) listen(ch <-chan any) {
 	defer close(r.done)
 	// The subscription confirmed (or not) in New is the first to replay after: a message
 	// told before it is in the log.
-	behind := r.conf.Replay > 0
+	behind := true
 	failing := false
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
@@ -226,11 +231,13 @@ func (r *Revoker) listen(ch <-chan any) {
 			case err == nil:
 				behind = false
 				if failing {
-					logx.Info("revoke: control log replayed")
+					logx.Info("revoke: caught up with the control channel")
 				}
 				failing = false
-				r.catchUps.Add(1)
-				metrics.ControlCatchUps.Inc()
+				if r.conf.Replay > 0 {
+					r.catchUps.Add(1)
+					metrics.ControlCatchUps.Inc()
+				}
 				if r.conf.caughtUp != nil {
 					r.conf.caughtUp()
 				}
@@ -238,7 +245,7 @@ func (r *Revoker) listen(ch <-chan any) {
 				return // closing
 			default:
 				if !failing {
-					logx.Errorf("revoke: cannot replay the control log: %v (retrying every %v)", err, replayRetry)
+					logx.Errorf("revoke: cannot catch up after subscribing to the control channel: %v (retrying every %v)", err, replayRetry)
 				}
 				failing = true
 				retry.Reset(replayRetry)
@@ -252,8 +259,8 @@ func (r *Revoker) listen(ch <-chan any) {
 			switch m := m.(type) {
 			case *redis.Subscription:
 				// Subscribed again after a reconnection: what was told meanwhile is in the
-				// log only.
-				if m.Kind == "subscribe" && r.conf.Replay > 0 {
+				// log only, and in the not-befores.
+				if m.Kind == "subscribe" {
 					behind = true
 				}
 			case *redis.Message:
@@ -342,11 +349,67 @@ end
 return {now, redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ARGV[3])}
 `)
 
-// catchUp applies what the log holds within Replay and this instance has not heard: each
-// message to the streams opened before it was told.
+// catchUp applies what the log holds within Replay and this instance has not heard, each
+// message to the streams opened before it was told, then reads the not-befores of the
+// users with streams here again (recheck).
 func (r *Revoker) catchUp() error {
 	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 	defer cancel()
+	if r.conf.Replay > 0 {
+		if err := r.replay(ctx); err != nil {
+			return err
+		}
+	}
+	return r.recheck(ctx)
+}
+
+// recheckPage is how many not-befores one round trip of recheck reads.
+const recheckPage = 512
+
+// recheck ends the streams here opened before their user's not-before: the revocations
+// told while this instance's link was down for longer than the log keeps them (or with
+// no log at all) are still in Redis for Config.TTL. A disconnect without revocation keeps
+// nothing beyond the log: one told that long ago is lost, and its user's streams stay.
+func (r *Revoker) recheck(ctx context.Context) error {
+	uids := r.streams.Users()
+	for len(uids) > 0 {
+		page := uids[:min(recheckPage, len(uids))]
+		uids = uids[len(page):]
+		redisNow, err := r.rdb.Time(ctx).Result()
+		if err != nil {
+			return err
+		}
+		batch := make([]*read, len(page))
+		for i, uid := range page {
+			batch[i] = &read{uid: uid}
+		}
+		sendReads(ctx, r.rdb, batch)
+		// This instance's clock minus Redis's, at the latest: a stream opened within the
+		// round trip after the revocation is ended too (the safe side).
+		offset := time.Since(redisNow)
+		for _, b := range batch {
+			if errors.Is(b.err, redis.Nil) {
+				continue
+			}
+			if b.err != nil {
+				return b.err
+			}
+			ms, err := strconv.ParseInt(b.raw, 10, 64)
+			if err != nil {
+				return fmt.Errorf("not-before of %s: %q", b.uid, b.raw)
+			}
+			nb := time.UnixMilli(ms)
+			r.remember(b.uid, nb)
+			if n := r.streams.EndUserOpenedBefore(b.uid, stream.ErrRevoked, nb.Add(offset)); n > 0 {
+				logx.Infof("revoke: a revocation no longer in the log ended %d streams", n)
+			}
+		}
+	}
+	return nil
+}
+
+// replay applies the log's messages within Replay.
+func (r *Revoker) replay(ctx context.Context) error {
 	from := ""
 	for {
 		res, err := readScript.Run(ctx, r.rdb, []string{LogKey}, from, r.conf.Replay.Milliseconds(), replayPage).Slice()

@@ -66,6 +66,18 @@ func (s *streams) end(uid string, why error, before time.Time) int {
 	return n
 }
 
+func (s *streams) Users() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var uids []string
+	for uid, open := range s.open {
+		if len(open) > 0 {
+			uids = append(uids, uid)
+		}
+	}
+	return uids
+}
+
 // left is the number of uid's streams still open.
 func (s *streams) left(uid string) int {
 	s.mu.Lock()

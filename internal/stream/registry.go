@@ -150,6 +150,17 @@ func (r *registry) endUser(uid string, why error, before time.Time) int {
 	return n
 }
 
+// users are the users with open streams.
+func (r *registry) users() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	uids := make([]string, 0, len(r.byUser))
+	for uid := range r.byUser {
+		uids = append(uids, uid)
+	}
+	return uids
+}
+
 // len is the number of open streams.
 func (r *registry) len() int {
 	r.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"testing"
 	"time"
 )
@@ -154,5 +155,31 @@ func TestEndUserEndsThatUsersOpenStreamsOnly(t *testing.T) {
 	}
 	if n := r.endUser("bob", ErrRevoked, time.Time{}); n != 1 || ended["b1"] != 1 {
 		t.Fatalf("bob: ended %d", n)
+	}
+}
+
+func TestUsersAreThoseWithOpenStreams(t *testing.T) {
+	r := newRegistry(0, 0)
+	admit := func(uid string) *admission {
+		a, err := r.admit("h-"+uid, uid, time.Time{}, func(error) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	admit("ann")
+	bob1, bob2 := admit("bob"), admit("bob")
+	admit("") // anonymous: no user
+	cid := admit("cid")
+	cid.release()
+	bob1.release()
+	got := r.users()
+	slices.Sort(got)
+	if want := []string{"ann", "bob"}; !slices.Equal(got, want) {
+		t.Fatalf("users = %q, want %q", got, want)
+	}
+	bob2.release()
+	if got := r.users(); !slices.Equal(got, []string{"ann"}) {
+		t.Fatalf("users = %q, want [ann]", got)
 	}
 }

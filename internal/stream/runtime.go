@@ -125,6 +125,9 @@ func (rt *Runtime) EndUserOpenedBefore(uid string, why error, before time.Time) 
 	return rt.reg.endUser(uid, why, before)
 }
 
+// Users are the users with streams open on this instance.
+func (rt *Runtime) Users() []string { return rt.reg.users() }
+
 func (rt *Runtime) newStream(w http.ResponseWriter, r *http.Request, route string) *Stream {
 	// The stream's context keeps the request's values but not its end: a detached stream
 	// outlives its request. Its span lasts as long as the stream, while go-zero's request
