@@ -71,7 +71,7 @@ type Config struct {
 	// revocation does, from its not-before, once the subscription is back).
 	Replay time.Duration
 
-	caughtUp func() // tests: called after each successful replay of the log
+	caughtUp func() // tests: called after each successful catch-up (replay and recheck)
 }
 
 // Stats count the control messages of the other instances that this one took.
@@ -110,6 +110,8 @@ type Revoker struct {
 	// were first heard, for as long as the log may hand them out again.
 	heard      map[string]time.Time
 	heardSweep int
+	// logReplayed: the log was replayed since the last subscription (the listener alone).
+	logReplayed bool
 
 	live, replayed, duplicates, catchUps atomic.Int64
 }
@@ -261,7 +263,7 @@ func (r *Revoker) listen(ch <-chan any) {
 				// Subscribed again after a reconnection: what was told meanwhile is in the
 				// log only, and in the not-befores.
 				if m.Kind == "subscribe" {
-					behind = true
+					behind, r.logReplayed = true, false
 				}
 			case *redis.Message:
 				r.hear(m.Payload, time.Time{})
@@ -351,14 +353,16 @@ return {now, redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ARGV[3])}
 
 // catchUp applies what the log holds within Replay and this instance has not heard, each
 // message to the streams opened before it was told, then reads the not-befores of the
-// users with streams here again (recheck).
+// users with streams here again (recheck). A replay that succeeded is not done again when
+// the recheck fails and is retried.
 func (r *Revoker) catchUp() error {
 	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 	defer cancel()
-	if r.conf.Replay > 0 {
+	if r.conf.Replay > 0 && !r.logReplayed {
 		if err := r.replay(ctx); err != nil {
 			return err
 		}
+		r.logReplayed = true
 	}
 	return r.recheck(ctx)
 }
@@ -366,46 +370,77 @@ func (r *Revoker) catchUp() error {
 // recheckPage is how many not-befores one round trip of recheck reads.
 const recheckPage = 512
 
+// ageScript reads a not-before with its node's clock: the revocation's age is measured on
+// the clock that stamped it (in a Cluster, TIME elsewhere would be another node's).
+const ageScript = `
+local nb = redis.call('GET', KEYS[1])
+if not nb then return false end
+local t = redis.call('TIME')
+return {tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), nb}
+`
+
 // recheck ends the streams here opened before their user's not-before: the revocations
 // told while this instance's link was down for longer than the log keeps them (or with
 // no log at all) are still in Redis for Config.TTL. A disconnect without revocation keeps
 // nothing beyond the log: one told that long ago is lost, and its user's streams stay.
+// A read that fails is reported after the others are applied.
 func (r *Revoker) recheck(ctx context.Context) error {
 	uids := r.streams.Users()
+	var firstErr error
 	for len(uids) > 0 {
 		page := uids[:min(recheckPage, len(uids))]
 		uids = uids[len(page):]
-		redisNow, err := r.rdb.Time(ctx).Result()
-		if err != nil {
-			return err
-		}
-		batch := make([]*read, len(page))
-		for i, uid := range page {
-			batch[i] = &read{uid: uid}
-		}
-		sendReads(ctx, r.rdb, batch)
-		// This instance's clock minus Redis's, at the latest: a stream opened within the
-		// round trip after the revocation is ended too (the safe side).
-		offset := time.Since(redisNow)
-		for _, b := range batch {
-			if errors.Is(b.err, redis.Nil) {
+		cmds := make([]*redis.Cmd, len(page))
+		_, _ = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, uid := range page {
+				cmds[i] = p.Eval(ctx, ageScript, []string{Key(uid)})
+			}
+			return nil
+		})
+		read := time.Now()
+		for i, cmd := range cmds {
+			uid := page[i]
+			res, err := cmd.Slice()
+			if errors.Is(err, redis.Nil) {
+				continue // not revoked
+			}
+			var now, nb int64
+			if err == nil {
+				now, nb, err = parseAge(res)
+			}
+			if err != nil {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("not-before of %s: %w", uid, err)
+				}
 				continue
 			}
-			if b.err != nil {
-				return b.err
-			}
-			ms, err := strconv.ParseInt(b.raw, 10, 64)
-			if err != nil {
-				return fmt.Errorf("not-before of %s: %q", b.uid, b.raw)
-			}
-			nb := time.UnixMilli(ms)
-			r.remember(b.uid, nb)
-			if n := r.streams.EndUserOpenedBefore(b.uid, stream.ErrRevoked, nb.Add(offset)); n > 0 {
+			r.remember(uid, time.UnixMilli(nb))
+			// The revocation's instant on this instance's clock, at the latest: a stream
+			// opened within the round trip after it is ended too (the safe side).
+			before := read.Add(-time.Duration(now-nb) * time.Millisecond)
+			if n := r.streams.EndUserOpenedBefore(uid, stream.ErrRevoked, before); n > 0 {
 				logx.Infof("revoke: a revocation no longer in the log ended %d streams", n)
 			}
 		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 	}
-	return nil
+	return firstErr
+}
+
+// parseAge reads ageScript's answer: the node's now and the not-before, both in ms.
+func parseAge(res []any) (now, nb int64, err error) {
+	if len(res) != 2 {
+		return 0, 0, fmt.Errorf("unexpected answer %v", res)
+	}
+	now, ok := res[0].(int64)
+	raw, ok2 := res[1].(string)
+	if !ok || !ok2 {
+		return 0, 0, fmt.Errorf("unexpected answer %v", res)
+	}
+	nb, err = strconv.ParseInt(raw, 10, 64)
+	return now, nb, err
 }
 
 // replay applies the log's messages within Replay.

@@ -45,6 +45,7 @@ type admission struct {
 	end    context.CancelCauseFunc
 
 	released               bool
+	endedForUser           bool // by endUser: not counted again while it winds down
 	prev, next             *admission
 	prevOfUser, nextOfUser *admission
 }
@@ -142,7 +143,8 @@ func (r *registry) endUser(uid string, why error, before time.Time) int {
 	defer r.mu.Unlock()
 	n := 0
 	for a := r.byUser[uid]; a != nil; a = a.nextOfUser {
-		if before.IsZero() || a.opened.Before(before) {
+		if !a.endedForUser && (before.IsZero() || a.opened.Before(before)) {
+			a.endedForUser = true
 			a.end(why)
 			n++
 		}
