@@ -338,3 +338,34 @@ func TestARevocationOlderThanTheLogEndsTheStreamsOpenedBeforeIt(t *testing.T) {
 		})
 	}
 }
+
+// In a Cluster the users' not-befores live on different nodes: the recheck at start reads
+// each on its node and ends the streams of the revoked users only.
+func TestTheRecheckReadsNotBeforesOnEveryClusterNode(t *testing.T) {
+	rdb := redistest.StartCluster(t).Client(t)
+	ctx := context.Background()
+	open, revoked := map[string]int{}, map[string]bool{}
+	for i := range 12 {
+		uid := "u" + strconv.Itoa(i)
+		open[uid] = 1
+		if i%2 == 1 {
+			continue
+		}
+		revoked[uid] = true
+		at := time.Now().Add(-time.Minute).UnixMilli()
+		if err := rdb.Set(ctx, Key(uid), at, time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	there := newStreams(open)
+	b := newReplaying(t, rdb, there, Config{Replay: time.Minute, TTL: time.Hour})
+	b.replayed(t)
+	for range len(revoked) {
+		e := there.next(t)
+		if !revoked[e.uid] || e.n != 1 || !errors.Is(e.why, stream.ErrRevoked) {
+			t.Fatalf("%+v, want one stream of a revoked user ended as revoked", e)
+		}
+		delete(revoked, e.uid)
+	}
+	there.none(t)
+}
