@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sseapi/sse-api/internal/eventid"
+	"github.com/sseapi/sse-api/internal/metrics"
 	"github.com/sseapi/sse-api/internal/redistest"
 	"github.com/sseapi/sse-api/publish"
 )
@@ -389,4 +392,51 @@ func TestStartingBeforeAnEventReplaysIt(t *testing.T) {
 	h := startHub(t, rdb, Options{})
 	_, w, _, _ := subscribe(t, h, []string{topic}, eventid.MustParse(ids[1]).Prev().String())
 	assertSequence(t, waitFrames(t, w, 3), 1, 4)
+}
+
+// A stream's first delivery reaches the metrics as it is written; the ones that follow
+// within the second wait in the subscriber, and all of them are in by Close.
+func TestDeliveriesAreCountedFirstAtOnceAndAllByClose(t *testing.T) {
+	rdb := redistest.Client(t)
+	topic := redistest.Name("count")
+	h := startHub(t, rdb, Options{})
+	_, w, cancel, done := subscribe(t, h, []string{topic}, "")
+	pub := publish.New(rdb, publish.Options{})
+	delivered0, lags0 := deliveries(t)
+	publishN(t, pub, topic, 0, 1)
+	waitFrames(t, w, 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d, l := deliveries(t)
+		if d-delivered0 == 1 && l-lags0 == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first delivery was not counted while the stream was open: %v delivered, %v lags", d-delivered0, l-lags0)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	publishN(t, pub, topic, 1, 21)
+	waitFrames(t, w, 21)
+	cancel()
+	<-done
+	if d, l := deliveries(t); d-delivered0 != 21 || l-lags0 != 21 {
+		t.Fatalf("after Close: %v delivered, %v lags, want 21 of each", d-delivered0, l-lags0)
+	}
+}
+
+// deliveries reads the delivered counter and the lag histogram's count.
+func deliveries(t *testing.T) (delivered float64, lags uint64) {
+	t.Helper()
+	var m dto.Metric
+	if err := metrics.Delivered.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan prometheus.Metric, 1)
+	metrics.DeliveryLag.Collect(ch)
+	var h dto.Metric
+	if err := (<-ch).Write(&h); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue(), h.GetHistogram().GetSampleCount()
 }

@@ -54,6 +54,12 @@ type Subscriber struct {
 	ready    chan Batch // one token: something to take, or a reason to wake
 
 	idBuf []byte
+
+	// deliveries are noted here and added to the service's metrics at most once a second
+	// (see metrics.Deliveries), at a wake-up with nothing to send, and at Close; addedAt is
+	// when they were last added (unix ns). The stream's goroutine alone touches them.
+	deliveries *metrics.Deliveries
+	addedAt    int64
 }
 
 // replay is a topic's history still to be read: everything after from.
@@ -100,7 +106,10 @@ func (h *Hub) Subscribe(ctx context.Context, cursor *eventid.Cursor) (*Subscribe
 }
 
 // Close leaves every topic.
-func (s *Subscriber) Close() { s.hub.leave(s) }
+func (s *Subscriber) Close() {
+	s.addDeliveries()
+	s.hub.leave(s)
+}
 
 // Ready receives a Batch when there is something to take: replayed or live events, or the
 // reason the subscriber was dropped. It may fire when there is nothing left to take.
@@ -267,6 +276,7 @@ func newReset(topic, reason string, from, to eventid.ID) *Message {
 func (s *Subscriber) Send(ctx context.Context, w FrameWriter) (int, error) {
 	batch, err := s.Next(ctx)
 	if err != nil || len(batch) == 0 {
+		s.addDeliveries() // a heartbeat's wake-up, say: the stream may be idle from now on
 		return 0, err
 	}
 	now := time.Now()
@@ -321,11 +331,23 @@ func (s *Subscriber) write(w FrameWriter, m *Message, now time.Time) (bool, erro
 		metrics.Resets.WithLabelValues(m.Reset).Inc()
 		return true, nil
 	}
-	metrics.Delivered.Inc()
-	if !m.State { // a value's id is a hash, not a time
-		metrics.DeliveryLag.Observe(lagSeconds(m.ID, now))
+	if s.deliveries == nil {
+		s.deliveries = new(metrics.Deliveries)
+	}
+	s.deliveries.Delivered(lagSeconds(m.ID, now), !m.State) // a value's id is a hash, not a time
+	if t := now.UnixNano(); t-s.addedAt >= int64(time.Second) {
+		s.addedAt = t
+		s.deliveries.Add()
 	}
 	return true, nil
+}
+
+// addDeliveries adds the deliveries noted to the metrics and lets their notes go.
+func (s *Subscriber) addDeliveries() {
+	if s.deliveries != nil {
+		s.deliveries.Add()
+		s.deliveries = nil
+	}
 }
 
 // unseen reports whether m is new to s in the cursor's topic i: one after the position, a

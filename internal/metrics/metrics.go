@@ -20,7 +20,7 @@ var (
 	})
 	Delivered = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "events_delivered_total",
-		Help: "Events written to subscribers of this instance (one per subscriber and event).",
+		Help: "Events written to subscribers of this instance (one per subscriber and event); a stream adds its own at most once a second, and when it ends.",
 	})
 	SlowDisconnects = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "slow_consumer_disconnects_total",
@@ -66,11 +66,9 @@ var (
 		Namespace: namespace, Name: "control_catch_ups_total",
 		Help: "Replays of the control log, at start and after every resubscription to the control channel.",
 	})
-	DeliveryLag = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Namespace: namespace, Name: "delivery_lag_seconds",
-		Help:    "Time from an event's append in Redis to its write to a subscriber.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-	})
+	// DeliveryLag is added to by Deliveries, a stream at a time.
+	DeliveryLag = newLagHistogram(prometheus.BuildFQName(namespace, "", "delivery_lag_seconds"),
+		"Time from an event's append in Redis to its write to a subscriber.")
 )
 
 // all are the collectors the service registers.
