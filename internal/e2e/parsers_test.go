@@ -245,9 +245,11 @@ func publish(t *testing.T, a *instance, tok, topic, data string) string {
 // and repeats nothing.
 func TestGoSSEClientReconnectsAfterRetryAndResumes(t *testing.T) {
 	const retry = 300 * time.Millisecond
-	// Ticket streams end at ResumeTTL/2, so this one ends (and is resumed) every 2 s. Not
-	// less: the cookie's JWT expiry has whole seconds, so it may lapse up to 1 s early.
-	a := start(t, settings{Retry: "300ms", ResumeTTL: "4s"})
+	// Ticket streams end at ResumeTTL/2, so this one ends (and is resumed) after 4 s. Not
+	// less: the cookie's JWT expiry has whole seconds, so it may lapse up to 1 s early, and
+	// the other half must also cover a busy machine's delays (a run with 4 s saw the
+	// reconnect come 0.7 s after the cookie lapsed, and refused).
+	a := start(t, settings{Retry: "300ms", ResumeTTL: "8s"})
 	topic := redistest.Name("client:")
 	tok := token(t, "ian", []string{"client:*"}, []string{"client:*"})
 	var ticket struct{ Ticket string }
