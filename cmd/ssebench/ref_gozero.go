@@ -10,13 +10,15 @@ import (
 	"github.com/zeromicro/go-zero/core/conf"
 	"github.com/zeromicro/go-zero/rest"
 	"github.com/zeromicro/go-zero/rest/httpx"
+
+	"github.com/sseapi/sse-api/internal/testinstance"
 )
 
 // serveGoZero serves the reference handlers through go-zero. go-zero listens itself, so
 // the address ln holds is handed over: closed here and taken again by the server.
 func (s *refServer) serveGoZero(ln net.Listener, maxConns int) {
 	addr := ln.Addr().(*net.TCPAddr)
-	devPort, err := freePort()
+	devPort, err := testinstance.FreePort()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ref:", err)
 		os.Exit(1)
@@ -59,13 +61,4 @@ func (s *refServer) goctlEvents(w http.ResponseWriter, r *http.Request) {
 		name = req.Topics[0]
 	}
 	s.stream(w, r, name)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -111,6 +111,29 @@ func client(t *testing.T, addr string) *redis.Client {
 	return c
 }
 
+// behindALink starts a Redis, and an instance b with the streams open reaching it
+// through a link the test cuts, once b has caught up at start; admin is a client of that
+// Redis that is never cut.
+func behindALink(t *testing.T, conf Config, open map[string]int) (admin *redis.Client, lk *link, there *streams, b *replaying) {
+	t.Helper()
+	srv := redistest.StartServer(t, redistest.Options{})
+	lk = newLink(t, srv.Addr())
+	there = newStreams(open)
+	b = newReplaying(t, client(t, lk.Addr()), there, conf)
+	b.replayed(t)
+	return srv.Client(t), lk, there, b
+}
+
+// redisNow is the Redis clock.
+func redisNow(t *testing.T, rdb *redis.Client) time.Time {
+	t.Helper()
+	now, err := rdb.Time(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return now
+}
+
 // replaying is an instance whose replays of the log a test waits for.
 type replaying struct {
 	*Revoker
@@ -202,22 +225,14 @@ func there0(uid string) int { return map[string]int{"dave": 2, "erin": 1}[uid] }
 // A disconnect heard late ends the streams opened before it was told, not those opened
 // since; one older than Replay is not replayed at all.
 func TestAReplayedDisconnectSparesLaterStreamsAndOldOnesAreNotReplayed(t *testing.T) {
-	srv := redistest.StartServer(t, redistest.Options{})
-	admin := srv.Client(t)
 	conf := Config{Replay: time.Minute}
+	admin, lk, there, b := behindALink(t, conf, map[string]int{"gina": 1, "hugo": 1})
 	a := newRevoker(t, admin, newStreams(nil), conf)
-	lk := newLink(t, srv.Addr())
-	there := newStreams(map[string]int{"gina": 1, "hugo": 1})
-	b := newReplaying(t, client(t, lk.Addr()), there, conf)
-	b.replayed(t)
 
 	lk.Cut()
 	ctx := context.Background()
 	// hugo's disconnect was told two windows ago, and the approximate trimming kept it.
-	now, err := admin.Time(ctx).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	now := redisNow(t, admin)
 	old, _ := json.Marshal(message{UID: "hugo", From: "elsewhere", ID: "old"})
 	oldID := strconv.FormatInt(now.Add(-2*conf.Replay).UnixMilli(), 10) + "-0"
 	if err := admin.XAdd(ctx, &redis.XAddArgs{Stream: LogKey, ID: oldID, Values: []any{"m", old}}).Err(); err != nil {
@@ -301,23 +316,15 @@ func TestNoReplayKeepsNothing(t *testing.T) {
 func TestARevocationOlderThanTheLogEndsTheStreamsOpenedBeforeIt(t *testing.T) {
 	for _, replay := range []time.Duration{time.Minute, 0} {
 		t.Run("Replay="+replay.String(), func(t *testing.T) {
-			srv := redistest.StartServer(t, redistest.Options{})
-			admin := srv.Client(t)
 			conf := Config{Replay: replay, TTL: time.Hour}
-			lk := newLink(t, srv.Addr())
-			there := newStreams(map[string]int{"kim": 2, "lee": 1}) // opened long ago
-			b := newReplaying(t, client(t, lk.Addr()), there, conf)
-			b.replayed(t)
+			// Streams opened long ago.
+			admin, lk, there, b := behindALink(t, conf, map[string]int{"kim": 2, "lee": 1})
 
 			lk.Cut()
 			ctx := context.Background()
 			// kim was revoked two windows ago: the log no longer holds it (nor a
 			// disconnect of lee's then), but the not-before stands.
-			now, err := admin.Time(ctx).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			nb := now.Add(-2 * time.Minute).Truncate(time.Millisecond)
+			nb := redisNow(t, admin).Add(-2 * time.Minute).Truncate(time.Millisecond)
 			if err := admin.Set(ctx, Key("kim"), nb.UnixMilli(), time.Hour).Err(); err != nil {
 				t.Fatal(err)
 			}

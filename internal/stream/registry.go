@@ -3,7 +3,9 @@ package stream
 import (
 	"context"
 	"errors"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -156,11 +158,7 @@ func (r *registry) endUser(uid string, why error, before time.Time) int {
 func (r *registry) users() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	uids := make([]string, 0, len(r.byUser))
-	for uid := range r.byUser {
-		uids = append(uids, uid)
-	}
-	return uids
+	return slices.Collect(maps.Keys(r.byUser))
 }
 
 // len is the number of open streams.
