@@ -199,11 +199,13 @@ func (s *Stream) subscribe(p Plan) (*Subscription, error) {
 		}
 		http.SetCookie(s.rw, c)
 	}
-	if err := s.open(); err != nil {
-		return nil, err
-	}
+	// Counted present before the client can see its stream open (finish uncounts it, if
+	// the opening fails): a client that has its position is in the presence.
 	if s.rt.conf.Presence != nil {
 		s.leave = s.rt.conf.Presence.Join(p.UID, p.Topics)
+	}
+	if err := s.open(); err != nil {
+		return nil, err
 	}
 	if !p.Until.IsZero() {
 		// The client reconnects, with a fresh credential, and resumes.
