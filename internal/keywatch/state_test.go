@@ -2,7 +2,9 @@ package keywatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,6 +183,15 @@ func TestDroppedLinkLosesNoFinalState(t *testing.T) {
 
 	for round := range 3 {
 		value := fmt.Sprint("after-kill-", round)
+		// The watcher's link is up (at start and after the last round's kill it comes up
+		// on its own time), so that there is one to kill.
+		redistest.WaitFor(t, linkWait, "the watcher's pub/sub link", func() error {
+			list, err := rdb.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub").Text()
+			if err == nil && strings.TrimSpace(list) == "" {
+				err = errors.New("no pub/sub connection")
+			}
+			return err
+		})
 		// In one transaction, so that the change is made after the link is gone and before
 		// it is back: its notification is lost for sure.
 		pipe := rdb.TxPipeline()
